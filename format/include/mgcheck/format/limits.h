@@ -1,0 +1,47 @@
+// Every budget mgcheck enforces, in one struct (contract §7; flatbuffers' Verifier style).
+// Defaults accept every checkpoint AudioCraft has released (largest ~6.5 GB in one file) and reject
+// bombs. Each field is settable with `--limit NAME=VALUE` and echoed in the JSON report; the table in
+// limits.cc is the single place that maps names to fields, and docs/limits.md documents each one.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mgcheck/format/result.h"
+
+namespace mgcheck::format {
+
+struct Limits {
+  // Container (zip / legacy)
+  uint64_t max_file_bytes = 64ull << 30;        // 64 GiB: larger inputs are refused up front
+  uint64_t max_records = 100000;                 // zip entries
+  uint64_t max_central_directory_bytes = 64ull << 20;
+  uint64_t max_name_bytes = 4096;                // one record name
+  uint64_t max_pickle_bytes = 256ull << 20;      // data.pkl (or one legacy pickle)
+  // Pickle machine
+  uint64_t max_pickle_opcodes = 50000000;
+  uint64_t max_memo_entries = 10000000;
+  uint64_t max_nesting_depth = 64;               // MARK frames and container nesting
+  uint64_t max_string_bytes = 256ull << 20;      // one str/bytes value
+  uint64_t max_objects = 20000000;               // values built in total (a DAG bound, not a tree bound)
+  uint64_t max_int_bytes = 8;                    // LONG1 payload used as a size/stride/offset/numel
+  // Tensors
+  uint64_t max_tensors = 1000000;
+  uint64_t max_rank = 16;
+  uint64_t max_tensor_elements = 1ull << 40;     // one tensor
+  uint64_t max_total_storage_bytes = 64ull << 30; // also never more than the file holds
+  // Reports
+  uint64_t max_findings = 10000;
+
+  struct Entry {
+    const char* name;
+    uint64_t Limits::*field;
+    const char* doc;
+  };
+  // The table of every limit, in documentation order.
+  static const std::vector<Entry>& table();
+  // Parses "NAME=VALUE" (VALUE decimal, optional K/M/G/T binary suffix). Error: MG-IO-LIMIT.
+  Status set(const std::string& assignment);
+};
+
+}  // namespace mgcheck::format
