@@ -44,7 +44,8 @@ class Findings {
   bool has_code(const std::string& code) const noexcept;
   size_t size() const noexcept { return items_.size(); }
   // Cap on stored findings so a hostile file cannot make the report itself a memory bomb.
-  // Further findings are counted, and one MG-IO-TOO-MANY-FINDINGS note records how many were dropped.
+  // Further findings are only counted (reports print "N further findings"), except that the first
+  // unsafe finding is always kept so a flood cannot hide the verdict.
   void set_cap(size_t cap) noexcept { cap_ = cap; }
   void push(Finding f);  // like add, but honours the cap
   size_t dropped() const noexcept { return dropped_; }
