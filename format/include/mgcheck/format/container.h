@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mgcheck/format/byte_source.h"
@@ -17,8 +18,16 @@ const char* container_kind_name(ContainerKind k) noexcept;
 
 // Decides from the first bytes exactly as torch.load does: "PK\3\4" → zip (TorchScript is decided
 // later, from its records); "PYTORCH1" → preview (refused); a POSIX tar header → tar (refused);
-// a pickle PROTO 2 + LONG1 magic → legacy; Git LFS pointer / HTML → unknown with a specific finding.
+// the whole legacy magic pickle (80 02 8A 0A 6C FC 9C 46 F9 20 6A A8 50 19 2E) → legacy; anything else
+// (including Git LFS pointers and HTML pages) → unknown. `head` may be the whole file; 512 bytes suffice.
 ContainerKind sniff_container(std::span<const uint8_t> head) noexcept;
+
+// The finding for a container mgcheck refuses (`kind` other than zip / legacy), with a specific message
+// for Git LFS pointers (MG-IO-LFS-POINTER), HTML pages (MG-IO-HTML), empty files (MG-IO-EMPTY), tar
+// (MG-IO-TAR), the PYTORCH1 preview (MG-IO-PYTORCH1), TorchScript (MG-ZIP-TORCHSCRIPT, `unsafe`) and
+// anything else (MG-IO-UNKNOWN-FORMAT). `file` fills Finding::file; the offset is 0.
+Finding unsupported_container_finding(ContainerKind kind, std::span<const uint8_t> head,
+                                      const std::string& file);
 
 // One record of a zip archive (name relative to the archive folder), located and verified.
 struct ZipRecord {
@@ -37,6 +46,9 @@ struct ZipArchive {
   uint64_t central_directory_offset = 0;
   uint64_t central_directory_size = 0;
   bool torchscript = false;           // constants.pkl / code/ / ... present
+  // Indices into `records` sorted by name, filled by read_zip so find() is O(log n); when it does not
+  // match `records` (an archive assembled by hand) find() falls back to a linear scan.
+  std::vector<uint32_t> by_name;
   const ZipRecord* find(std::string_view name) const;  // exact (case-sensitive) match
   std::span<const uint8_t> data(const ByteSource& src, const ZipRecord& r) const {
     return src.bytes().subspan(r.data_offset, r.size);
@@ -50,7 +62,8 @@ struct ZipOptions {
 // Strict zip reader (§2, §9.1–9.3): bounded EOCD search, ZIP64 end record and locator, CD entries
 // cross-checked with local headers, stored only, data descriptors, one folder, safe names, no duplicates
 // (case-folded), no overlaps/gaps, required records, CRC-32 via libdeflate. Non-fatal problems go to
-// `findings`; the first fatal one is returned. Codes: MG-ZIP-*.
+// `findings`; the first fatal one is returned (not pushed: the caller pushes it). An archive returned ok
+// may still have error findings (bad CRC, gaps, ...): check `findings`. Codes: MG-ZIP-* (docs/error-codes.d/zip.md).
 Result<ZipArchive> read_zip(const ByteSource& src, const Limits& limits, const ZipOptions& opts,
                             Findings& findings);
 
