@@ -29,6 +29,9 @@ struct WTensor {
   std::span<const uint8_t> storage;   // storage bytes (points into `owned` or external memory)
   std::string share_key;              // tensors with the same non-empty share_key share one storage
   bool parameter = false;             // write through _rebuild_parameter
+  bool requires_grad = false;         // the Parameter's flag (plain tensors: _rebuild_tensor_v2's)
+  // Testing hook for negative tests: the numel written in the persistent id (-1: the real one).
+  int64_t declared_numel = -1;
 };
 
 // The tree to write.
@@ -50,8 +53,33 @@ WTensor make_tensor(DType dtype, std::vector<int64_t> sizes, std::vector<uint8_t
 struct WriteOptions {
   std::string folder = "archive";  // the archive's top-level folder
   bool overwrite = false;          // refuse to replace an existing file unless true
-  int pickle_protocol = 2;
+  int pickle_protocol = 2;          // only 2 is written (torch.save's default)
+  uint64_t alignment = 64;          // record data alignment (a power of two)
+
+  // Testing hooks for building deliberately broken files; never set them in production.
+  bool check_tensors = true;        // refuse views, dtypes and sizes torch.load would reject
+  std::vector<std::string> omit_records;  // record names (under the folder) to leave out
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> extra_records;  // written before "version"
+  // File variant only: the archive starts this many bytes into the file, after a sparse hole, so the
+  // ZIP64 offset path can be exercised (with Python's zipfile) without writing 4 GiB.
+  uint64_t testing_start_offset = 0;
 };
+
+// The layout decisions for one stored record (torch-save-format.md §2.4–2.6), exposed so the ZIP64
+// rules can be unit-tested at offsets and sizes beyond 4 GiB without writing such files.
+struct ZipEntryLayout {
+  bool zip64_size = false;       // size >= 0xFFFFFFFF
+  bool zip64_offset = false;     // local header offset >= 0xFFFFFFFF
+  std::vector<uint8_t> local_extra;    // ZIP64 field (if any) + "FB" padding field
+  std::vector<uint8_t> central_extra;  // ZIP64 field (if any)
+  uint64_t padding = 0;          // "Z" bytes in the FB field
+  uint64_t data_offset = 0;      // first data byte
+  uint64_t descriptor_bytes = 0; // 0 (empty record), 16 or 24
+  uint64_t end = 0;              // first byte after the data descriptor
+  uint16_t flags = 0;            // 0x0808, or 0x0800 for an empty record
+};
+ZipEntryLayout plan_zip_entry(uint64_t header_offset, uint64_t name_bytes, uint64_t size,
+                              uint64_t alignment = 64);
 
 // Serialises to memory.
 Result<std::vector<uint8_t>> write_torch_save(const WValue& root, const WriteOptions& opts);
