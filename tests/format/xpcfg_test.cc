@@ -1,0 +1,245 @@
+// xp.cfg parsing and OmegaConf-style interpolation (musicgen-model.md §2.1).
+#include "mgcheck/format/xpcfg.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
+
+namespace mf = mgcheck::format;
+
+namespace {
+
+mf::XpCfg parse_ok(const std::string& text) {
+  auto r = mf::XpCfg::parse(text, "test.bin");
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+  return std::move(r).value();
+}
+
+bool has_code_named(const mf::Findings& f, const std::string& code, const std::string& name) {
+  for (const auto& x : f.items())
+    if (x.code == code && x.name == name) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST(XpCfg, TypesScalarsLikeOmegaConf) {
+  auto cfg = parse_ok(
+      "a: 1\nb: true\nc: 0.0001\nd: 1.0e-08\ne: '1e-8'\nf: null\ng: hello\nh: 'true'\ni: 0x10\nj: yes\n"
+      "k: 1e-8\nl: 1_000\nm: ~\nn: .5\n");
+  mf::Findings f;
+  EXPECT_EQ(cfg.get_int("a", f), 1);
+  EXPECT_EQ(cfg.get_bool("b", f), true);
+  EXPECT_DOUBLE_EQ(*cfg.get_double("c", f), 0.0001);
+  EXPECT_DOUBLE_EQ(*cfg.get_double("d", f), 1e-8);
+  EXPECT_EQ(cfg.get_string("e", f), "1e-8");  // quoted: a string, as PyYAML wrote it
+  EXPECT_EQ(cfg.get("f", f).kind, mf::CfgValue::Kind::null);
+  EXPECT_EQ(cfg.get_string("g", f), "hello");
+  EXPECT_EQ(cfg.get_string("h", f), "true");
+  EXPECT_EQ(cfg.get_int("i", f), 16);
+  EXPECT_EQ(cfg.get_bool("j", f), true);  // YAML 1.1 boolean
+  EXPECT_EQ(cfg.get("k", f).kind, mf::CfgValue::Kind::floating);  // OmegaConf's float pattern
+  EXPECT_EQ(cfg.get_int("l", f), 1000);
+  EXPECT_EQ(cfg.get("m", f).kind, mf::CfgValue::Kind::null);
+  EXPECT_DOUBLE_EQ(*cfg.get_double("n", f), 0.5);
+  EXPECT_EQ(f.size(), 0u);
+  EXPECT_EQ(cfg.get("zzz", f).kind, mf::CfgValue::Kind::absent);
+  EXPECT_FALSE(cfg.has("zzz"));
+  EXPECT_TRUE(cfg.has("a"));
+  EXPECT_EQ(f.size(), 0u);
+}
+
+TEST(XpCfg, WrongTypeIsAFinding) {
+  auto cfg = parse_ok("a: hello\n");
+  mf::Findings f;
+  EXPECT_FALSE(cfg.get_int("a", f).has_value());
+  EXPECT_TRUE(has_code_named(f, "MG-CONFIG-TYPE", "a"));
+}
+
+TEST(XpCfg, SingleInterpolationKeepsTheReferencedType) {
+  auto cfg = parse_ok(
+      "sample_rate: 32000\nflag: false\nratio: 0.5\nlst: [1, 2, 3]\n"
+      "encodec:\n  sample_rate: ${sample_rate}\n  causal: ${flag}\n  r: ${ratio}\n  l: ${lst}\n"
+      "seanet:\n  causal: ${encodec.causal}\n  first: ${lst.0}\n");
+  mf::Findings f;
+  auto sr = cfg.get("encodec.sample_rate", f);
+  EXPECT_EQ(sr.kind, mf::CfgValue::Kind::integer);
+  EXPECT_EQ(sr.i, 32000);
+  EXPECT_EQ(cfg.get_bool("encodec.causal", f), false);
+  EXPECT_EQ(cfg.get_bool("seanet.causal", f), false);  // chained
+  EXPECT_DOUBLE_EQ(*cfg.get_double("encodec.r", f), 0.5);
+  auto l = cfg.get_int_list("encodec.l", f);
+  ASSERT_TRUE(l.has_value());
+  EXPECT_EQ(*l, (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(cfg.get_int("seanet.first", f), 1);
+  EXPECT_EQ(f.size(), 0u);
+}
+
+TEST(XpCfg, StringInterpolationGivesAString) {
+  auto cfg = parse_ok("n: 4\nr: 0.5\nb: true\nname: run\nx: a${n}b\ny: ${name}-${n}-${r}-${b}\n");
+  mf::Findings f;
+  EXPECT_EQ(cfg.get_string("x", f), "a4b");
+  EXPECT_EQ(cfg.get_string("y", f), "run-4-0.5-True");
+  EXPECT_EQ(f.size(), 0u);
+}
+
+TEST(XpCfg, PathThroughAnInterpolatedMapping) {
+  auto cfg = parse_ok("base:\n  k: 7\nalias: ${base}\nuse: ${alias.k}\n");
+  mf::Findings f;
+  EXPECT_EQ(cfg.get_int("alias.k", f), 7);
+  EXPECT_EQ(cfg.get_int("use", f), 7);
+  EXPECT_EQ(f.size(), 0u);
+}
+
+TEST(XpCfg, RelativeInterpolation) {
+  auto cfg = parse_ok("a:\n  x: 3\n  y: ${.x}\n  b:\n    z: ${..x}\n");
+  mf::Findings f;
+  EXPECT_EQ(cfg.get_int("a.y", f), 3);
+  EXPECT_EQ(cfg.get_int("a.b.z", f), 3);
+  EXPECT_EQ(f.size(), 0u);
+}
+
+TEST(XpCfg, OcEnvResolvedOnlyWhereRead) {
+  ::setenv("MGCHECK_XPCFG_TEST_VAR", "alice", 1);
+  ::unsetenv("MGCHECK_XPCFG_TEST_UNSET");
+  auto cfg = parse_ok(
+      "dora:\n  dir: /checkpoint/${oc.env:MGCHECK_XPCFG_TEST_UNSET}/experiments\n"
+      "user: ${oc.env:MGCHECK_XPCFG_TEST_VAR}\n"
+      "d: ${oc.env:MGCHECK_XPCFG_TEST_UNSET,fallback}\n"
+      "n: ${oc.env:MGCHECK_XPCFG_TEST_UNSET,null}\n"
+      "p: /x/${oc.env:MGCHECK_XPCFG_TEST_VAR}/y\n");
+  mf::Findings f;
+  EXPECT_EQ(cfg.get_string("user", f), "alice");
+  EXPECT_EQ(cfg.get_string("d", f), "fallback");
+  EXPECT_EQ(cfg.get("n", f).kind, mf::CfgValue::Kind::null);
+  EXPECT_EQ(cfg.get_string("p", f), "/x/alice/y");
+  EXPECT_EQ(f.size(), 0u);  // dora.dir was never read: no finding
+  EXPECT_FALSE(cfg.get_string("dora.dir", f).has_value());
+  EXPECT_TRUE(has_code_named(f, "MG-CONFIG-INTERPOLATION", "dora.dir"));
+}
+
+TEST(XpCfg, MandatoryMissingOnlyWhereRead) {
+  auto cfg = parse_ok("datasource:\n  train: ???\nmodel:\n  dim: 4\n  n: ${datasource.train}\n");
+  mf::Findings f;
+  EXPECT_EQ(cfg.get_int("model.dim", f), 4);
+  EXPECT_EQ(f.size(), 0u);
+  EXPECT_EQ(cfg.get("datasource.train", f).kind, mf::CfgValue::Kind::error);
+  EXPECT_TRUE(has_code_named(f, "MG-CONFIG-MISSING-VALUE", "datasource.train"));
+  mf::Findings g;
+  EXPECT_EQ(cfg.get("model.n", g).kind, mf::CfgValue::Kind::error);
+  EXPECT_TRUE(has_code_named(g, "MG-CONFIG-MISSING-VALUE", "model.n"));
+}
+
+TEST(XpCfg, CyclesAreFindingsNamingTheField) {
+  auto cfg = parse_ok("a: ${b}\nb: ${c}\nc: ${a}\nself: x${self}\nok: 1\n");
+  mf::Findings f;
+  EXPECT_EQ(cfg.get_int("ok", f), 1);
+  EXPECT_EQ(f.size(), 0u);
+  EXPECT_EQ(cfg.get("a", f).kind, mf::CfgValue::Kind::error);
+  ASSERT_TRUE(has_code_named(f, "MG-CONFIG-CYCLE", "a"));
+  EXPECT_NE(f.items()[0].message.find("a -> b -> c -> a"), std::string::npos) << f.items()[0].message;
+  mf::Findings g;
+  EXPECT_FALSE(cfg.get_string("self", g).has_value());
+  EXPECT_TRUE(has_code_named(g, "MG-CONFIG-CYCLE", "self"));
+}
+
+TEST(XpCfg, UnresolvableOnlyWhereRead) {
+  auto cfg = parse_ok("a: ${does.not.exist}\nb: 2\nc: ${oc.create:{}}\nd: ${b.x}\n");
+  mf::Findings f;
+  EXPECT_EQ(cfg.get_int("b", f), 2);
+  EXPECT_EQ(f.size(), 0u);
+  EXPECT_FALSE(cfg.get_int("a", f).has_value());
+  EXPECT_TRUE(has_code_named(f, "MG-CONFIG-INTERPOLATION", "a"));
+  mf::Findings g;
+  EXPECT_EQ(cfg.get("c", g).kind, mf::CfgValue::Kind::error);
+  EXPECT_TRUE(has_code_named(g, "MG-CONFIG-INTERPOLATION", "c"));
+  mf::Findings h;
+  EXPECT_EQ(cfg.get("d", h).kind, mf::CfgValue::Kind::error);
+  EXPECT_TRUE(has_code_named(h, "MG-CONFIG-INTERPOLATION", "d"));
+}
+
+TEST(XpCfg, EscapedInterpolationIsLiteral) {
+  auto cfg = parse_ok("a: '\\${x}'\n");
+  mf::Findings f;
+  EXPECT_EQ(cfg.get_string("a", f), "${x}");
+  EXPECT_EQ(f.size(), 0u);
+}
+
+TEST(XpCfg, YamlSyntaxErrorHasLineAndColumn) {
+  auto r = mf::XpCfg::parse("a: 1\nb: [1, 2\nc: 3\n", "bad.bin");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "MG-CONFIG-YAML");
+  EXPECT_NE(r.error().message.find("line "), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("column "), std::string::npos);
+  EXPECT_EQ(r.error().file, "bad.bin");
+}
+
+TEST(XpCfg, RejectsNonMappingDuplicatesAndTags) {
+  EXPECT_EQ(mf::XpCfg::parse("- 1\n- 2\n", "x").error().code, "MG-CONFIG-YAML");
+  EXPECT_EQ(mf::XpCfg::parse("a: 1\na: 2\n", "x").error().code, "MG-CONFIG-YAML");
+  EXPECT_EQ(mf::XpCfg::parse("a: !!python/object:os.system x\n", "x").error().code, "MG-CONFIG-YAML");
+  EXPECT_TRUE(mf::XpCfg::parse("", "x").ok());  // OmegaConf.create("") is {}
+}
+
+TEST(XpCfg, BillionLaughsIsBounded) {
+  std::string y = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 12; ++i) {
+    y += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int k = 0; k < 10; ++k) y += std::string(k ? ", " : "") + "*a" + std::to_string(i - 1);
+    y += "]\n";
+  }
+  auto r = mf::XpCfg::parse(y, "bomb.bin");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "MG-CONFIG-TOO-LARGE");
+  EXPECT_EQ(r.error().impact, mf::Impact::unsafe);
+}
+
+TEST(XpCfg, DeepNestingAndHugeTextAreBounded) {
+  std::string deep(5000, '[');
+  deep = "a: " + deep + std::string(5000, ']') + "\n";
+  auto r = mf::XpCfg::parse(deep, "deep.bin");
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.error().code == "MG-CONFIG-YAML" || r.error().code == "MG-CONFIG-TOO-LARGE") << r.error().code;
+  mf::XpCfgLimits lim;
+  lim.max_text_bytes = 16;
+  auto big = mf::XpCfg::parse("a: 1234567890123456789\n", "big.bin", lim);
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.error().code, "MG-CONFIG-TOO-LARGE");
+}
+
+TEST(XpCfg, StringInterpolationGrowthIsBounded) {
+  std::string y = "s0: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n";
+  for (int i = 1; i < 30; ++i)
+    y += "s" + std::to_string(i) + ": ${s" + std::to_string(i - 1) + "}${s" + std::to_string(i - 1) + "}\n";
+  auto cfg = parse_ok(y);
+  mf::Findings f;
+  EXPECT_FALSE(cfg.get_string("s29", f).has_value());
+  EXPECT_TRUE(has_code_named(f, "MG-CONFIG-INTERPOLATION", "s29"));
+}
+
+TEST(XpCfg, LongChainsAreBounded) {
+  std::string y = "v0: 1\n";
+  for (int i = 1; i < 100; ++i) y += "v" + std::to_string(i) + ": ${v" + std::to_string(i - 1) + "}\n";
+  auto cfg = parse_ok(y);
+  mf::Findings f;
+  EXPECT_EQ(cfg.get_int("v20", f), 1);
+  EXPECT_FALSE(cfg.get_int("v99", f).has_value());
+  EXPECT_TRUE(has_code_named(f, "MG-CONFIG-INTERPOLATION", "v99"));
+}
+
+TEST(XpCfg, LoaderEditsSetAndErase) {
+  auto cfg = parse_ok("device: cuda\nt:\n  d: ${device}\nconditioners:\n  args:\n    drop_desc_p: 0.5\n");
+  mf::Findings f;
+  EXPECT_EQ(cfg.get_string("t.d", f), "cuda");
+  EXPECT_TRUE(cfg.set_scalar("device", "cpu"));
+  EXPECT_EQ(cfg.get_string("t.d", f), "cpu");
+  EXPECT_TRUE(cfg.erase("conditioners.args.drop_desc_p"));
+  EXPECT_FALSE(cfg.has("conditioners.args.drop_desc_p"));
+  EXPECT_FALSE(cfg.erase("conditioners.args.nope"));
+  EXPECT_EQ(cfg.keys("conditioners", f), (std::vector<std::string>{"args"}));
+}
+
+TEST(XpCfg, SplitPath) {
+  EXPECT_EQ(mf::split_cfg_path("a.b[0].c"), (std::vector<std::string>{"a", "b", "0", "c"}));
+}
