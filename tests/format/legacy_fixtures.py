@@ -1,0 +1,105 @@
+# Writes legacy (_use_new_zipfile_serialization=False) torch.save files for tests/format/legacy_test.cc and
+# describes them with Python's own pickle module (an independent walker of the stacked pickles):
+# OUTDIR/<case>.pt plus OUTDIR/layout.json.
+import io
+import json
+import os
+import pickle
+import struct
+import sys
+
+import torch
+
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+ITEMSIZE = {"FloatStorage": 4, "LongStorage": 8, "HalfStorage": 2, "BoolStorage": 1, "DoubleStorage": 8,
+            "IntStorage": 4, "ByteStorage": 1, "CharStorage": 1, "ShortStorage": 2, "BFloat16Storage": 2}
+
+
+class Walker(pickle.Unpickler):
+    def __init__(self, f):
+        super().__init__(f)
+        self.ids = []
+
+    def persistent_load(self, pid):
+        self.ids.append(pid)
+        return None
+
+    def find_class(self, module, name):
+        return Named(f"{module}.{name}")  # never import: names are enough here
+
+
+class Named:
+    """Stands for a GLOBAL: calling it builds nothing."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __call__(self, *args):
+        return None
+
+
+def walk(b):
+    f = io.BytesIO(b)
+    offsets = []
+    values = []
+    ids = []
+    for i in range(5):
+        offsets.append(f.tell())
+        w = Walker(f)
+        values.append(w.load())
+        ids += w.ids
+    numel = {}
+    cls = {}
+    for pid in ids:
+        _, typ, key, _, n, _ = pid
+        numel[key] = n
+        cls[key] = typ.name.split(".")[-1]
+    storages = []
+    for key in values[4]:
+        count_offset = f.tell()
+        (count,) = struct.unpack("<q", f.read(8))
+        nbytes = count * ITEMSIZE[cls[key]]
+        storages.append({"key": key, "count_offset": count_offset, "data_offset": count_offset + 8,
+                         "numel": numel[key], "count": count, "bytes": nbytes})
+        f.seek(nbytes, 1)
+    return {"pickles": offsets, "storages": storages, "end": f.tell(), "size": len(b)}
+
+
+layouts = {}
+
+
+def emit(case, b):
+    open(os.path.join(out, case + ".pt"), "wb").write(b)
+    layouts[case] = walk(b)
+
+
+torch.manual_seed(0)
+base = torch.randn(4, 5)
+state = {"w": torch.randn(3, 4), "idx": torch.arange(7), "h": torch.randn(6).half(),
+         "mask": torch.tensor([True, False, True]), "empty": torch.zeros(0),
+         "view": base[1:3], "tied": base, "d": torch.randn(2, dtype=torch.float64)}
+path = os.path.join(out, "legacy.pt")
+torch.save(state, path, _use_new_zipfile_serialization=False)
+orig = open(path, "rb").read()
+layouts["legacy"] = walk(orig)
+lay = layouts["legacy"]
+# torch itself: the distinct storages' byte sizes, for the cross-check.
+loaded = torch.load(path)
+seen = {}
+for t in loaded.values():
+    s = t.storage()
+    seen[s.data_ptr()] = s.nbytes() if hasattr(s, "nbytes") else s.size() * s.element_size()
+lay["torch_storage_bytes"] = sorted(seen.values())
+
+# Rebuilt variants: same first four pickles, a different key list and the matching storages.
+head = orig[:lay["pickles"][4]]
+chunks = {s["key"]: orig[s["count_offset"]:s["data_offset"] + s["bytes"]] for s in lay["storages"]}
+keys = [s["key"] for s in lay["storages"]]
+emit("missing_key", head + pickle.dumps(keys[:-1], protocol=2) + b"".join(chunks[k] for k in keys[:-1]))
+emit("dup_key", head + pickle.dumps(keys + keys[:1], protocol=2) + b"".join(chunks[k] for k in keys + keys[:1]))
+extra = head + pickle.dumps(keys + ["12345"], protocol=2) + b"".join(chunks[k] for k in keys) + struct.pack("<q", 0)
+open(os.path.join(out, "extra_key.pt"), "wb").write(extra)
+layouts["extra_key"] = {"pickles": lay["pickles"], "size": len(extra)}
+json.dump(layouts, open(os.path.join(out, "layout.json"), "w"), indent=1)
+print("ok")

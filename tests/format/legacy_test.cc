@@ -1,0 +1,195 @@
+// The legacy stacked-pickle reader against files torch 1.13 writes with _use_new_zipfile_serialization=False.
+// Expected offsets come from tests/format/legacy_fixtures.py, which walks the files with Python's own pickle
+// module; storage byte sizes are also checked against what torch.load reports.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "mgcheck/format/container.h"
+#include "mgcheck/format/legacy.h"
+#include "test_support.h"
+
+namespace mf = mgcheck::format;
+namespace mt = mgcheck::test;
+
+namespace {
+
+struct Outcome {
+  std::optional<mf::LegacyArchive> archive;
+  std::optional<mf::Finding> fatal;
+  mf::Findings findings;
+  bool has(const std::string& code, uint64_t offset) const {
+    if (fatal && fatal->code == code && fatal->offset == offset) return true;
+    for (const auto& f : findings.items())
+      if (f.code == code && f.offset == offset) return true;
+    return false;
+  }
+  std::string dump() const {
+    std::string s = archive ? "ok;" : "fatal " + fatal->code + "@" + std::to_string(fatal->offset.value_or(~0ull)) +
+                                          " " + fatal->message + ";";
+    for (const auto& f : findings.items())
+      s += " " + f.code + "@" + std::to_string(f.offset.value_or(~0ull)) + " (" + f.message + ")";
+    return s;
+  }
+};
+
+Outcome read(const std::vector<uint8_t>& b, const mf::Limits& limits = {}) {
+  mf::MemorySource src(b, "legacy.pt");
+  Outcome o;
+  auto r = mf::read_legacy(src, limits, o.findings);
+  if (r.ok())
+    o.archive = std::move(r).value();
+  else
+    o.fatal = r.error();
+  return o;
+}
+
+class LegacyTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new mt::TempDir("legacy");
+    auto r = mt::run_process({"/usr/bin/python3", mt::source_dir() + "/tests/format/legacy_fixtures.py", dir_->path()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    layout_ = new nlohmann::json(nlohmann::json::parse(mt::read_text(dir_->file("layout.json"))));
+  }
+  static void TearDownTestSuite() {
+    delete layout_;
+    delete dir_;
+  }
+  static std::vector<uint8_t> bytes(const std::string& c) { return mt::read_file(dir_->file(c + ".pt")); }
+  static const nlohmann::json& layout(const std::string& c) { return (*layout_)[c]; }
+
+  static mt::TempDir* dir_;
+  static nlohmann::json* layout_;
+};
+mt::TempDir* LegacyTest::dir_ = nullptr;
+nlohmann::json* LegacyTest::layout_ = nullptr;
+
+}  // namespace
+
+TEST_F(LegacyTest, ReadsTorchLegacyFileAsPythonPickleSeesIt) {
+  auto b = bytes("legacy");
+  ASSERT_EQ(mf::sniff_container(b), mf::ContainerKind::legacy);
+  Outcome o = read(b);
+  ASSERT_TRUE(o.archive) << o.dump();
+  EXPECT_FALSE(o.findings.has_errors()) << o.dump();
+  const auto& l = layout("legacy");
+  const mf::LegacyArchive& la = *o.archive;
+  EXPECT_EQ(la.object_offset, l["pickles"][3].get<uint64_t>());
+  EXPECT_EQ(la.end, l["end"].get<uint64_t>());
+  ASSERT_EQ(la.storages.size(), l["storages"].size());
+  std::vector<uint64_t> sizes;
+  for (size_t i = 0; i < la.storages.size(); ++i) {
+    const auto& e = l["storages"][i];
+    const mf::LegacyStorage& s = la.storages[i];
+    EXPECT_EQ(s.key, e["key"].get<std::string>());
+    EXPECT_EQ(s.count_offset, e["count_offset"].get<uint64_t>());
+    EXPECT_EQ(s.data_offset, e["data_offset"].get<uint64_t>());
+    EXPECT_EQ(s.numel, e["numel"].get<uint64_t>());
+    EXPECT_EQ(s.bytes, e["bytes"].get<uint64_t>());
+    sizes.push_back(s.bytes);
+  }
+  std::sort(sizes.begin(), sizes.end());
+  EXPECT_EQ(sizes, l["torch_storage_bytes"].get<std::vector<uint64_t>>());
+  // Eight tensors over seven storages ("view" and "tied" share one).
+  EXPECT_EQ(la.object.tensors.size(), 8u);
+  EXPECT_EQ(la.object.storages.size(), 7u);
+}
+
+TEST_F(LegacyTest, TruncationAnywhereFails) {
+  auto b = bytes("legacy");
+  const auto& l = layout("legacy");
+  for (uint64_t cut = 0; cut < b.size(); ++cut) {
+    std::vector<uint8_t> t(b.begin(), b.begin() + static_cast<long>(cut));
+    Outcome o = read(t);
+    ASSERT_FALSE(o.archive) << cut << o.dump();
+  }
+  // At the storage boundaries the code names the missing piece.
+  for (const auto& s : l["storages"]) {
+    uint64_t co = s["count_offset"], doff = s["data_offset"], n = s["bytes"];
+    std::vector<uint8_t> t(b.begin(), b.begin() + static_cast<long>(co));
+    EXPECT_TRUE(read(t).has("MG-IO-LEGACY-TRUNCATED", co)) << read(t).dump();
+    t.assign(b.begin(), b.begin() + static_cast<long>(co + 4));
+    EXPECT_TRUE(read(t).has("MG-IO-LEGACY-TRUNCATED", co));
+    if (n > 0) {
+      t.assign(b.begin(), b.begin() + static_cast<long>(doff + n - 1));
+      EXPECT_TRUE(read(t).has("MG-IO-LEGACY-TRUNCATED", doff)) << read(t).dump();
+    }
+  }
+  // Inside a pickle the pickle machine reports it.
+  std::vector<uint8_t> t(b.begin(), b.begin() + l["pickles"][4].get<long>() - 1);
+  Outcome o = read(t);
+  ASSERT_FALSE(o.archive);
+  EXPECT_EQ(o.fatal->code.rfind("MG-PICKLE-", 0), 0u) << o.dump();
+}
+
+TEST_F(LegacyTest, LyingElementCount) {
+  auto b = bytes("legacy");
+  const auto& s = layout("legacy")["storages"][1];
+  uint64_t co = s["count_offset"];
+  for (uint64_t lie : {s["numel"].get<uint64_t>() + 1, uint64_t{1} << 62, ~uint64_t{0}}) {
+    auto t = b;
+    for (int i = 0; i < 8; ++i) t[co + i] = static_cast<uint8_t>(lie >> (8 * i));
+    Outcome o = read(t);
+    ASSERT_FALSE(o.archive);
+    EXPECT_TRUE(o.has("MG-IO-LEGACY-COUNT", co)) << o.dump();
+  }
+}
+
+TEST_F(LegacyTest, HeaderPickles) {
+  auto b = bytes("legacy");
+  b[3] ^= 1;
+  EXPECT_TRUE(read(b).has("MG-IO-LEGACY-MAGIC", 0));
+  b = bytes("legacy");
+  ASSERT_EQ(b[17], 0x4D);  // BININT2 1001
+  b[18] = 0xEA;
+  EXPECT_TRUE(read(b).has("MG-IO-LEGACY-VERSION", 15)) << read(b).dump();
+  b = bytes("legacy");
+  uint64_t sys = layout("legacy")["pickles"][2];
+  uint64_t sys_end = layout("legacy")["pickles"][3];
+  auto it = std::find(b.begin() + static_cast<long>(sys), b.begin() + static_cast<long>(sys_end), 0x88);  // NEWTRUE
+  ASSERT_NE(it, b.begin() + static_cast<long>(sys_end));
+  *it = 0x89;  // NEWFALSE: little_endian = False
+  EXPECT_TRUE(read(b).has("MG-IO-LEGACY-BIG-ENDIAN", sys)) << read(b).dump();
+  *it = 0x4E;  // NONE: not a bool
+  EXPECT_TRUE(read(b).has("MG-IO-LEGACY-SYS-INFO", sys)) << read(b).dump();
+}
+
+TEST_F(LegacyTest, KeyListMustMatchReferencedStorages) {
+  const auto& m = layout("missing_key");
+  Outcome o = read(bytes("missing_key"));
+  ASSERT_TRUE(o.archive) << o.dump();
+  EXPECT_TRUE(o.findings.has_code("MG-IO-LEGACY-KEY-MISSING")) << o.dump();
+  std::string missing = layout("legacy")["storages"].back()["key"];
+  for (const auto& f : o.findings.items())
+    if (f.code == "MG-IO-LEGACY-KEY-MISSING") {
+      EXPECT_EQ(f.name, missing);
+      EXPECT_GT(f.offset.value(), m["pickles"][3].get<uint64_t>());  // inside the object pickle
+      EXPECT_LT(f.offset.value(), m["pickles"][4].get<uint64_t>());
+    }
+  o = read(bytes("dup_key"));
+  EXPECT_TRUE(o.has("MG-IO-LEGACY-KEYS", layout("dup_key")["pickles"][4].get<uint64_t>())) << o.dump();
+  o = read(bytes("extra_key"));
+  EXPECT_TRUE(o.has("MG-IO-LEGACY-KEY-UNREFERENCED", layout("extra_key")["pickles"][4].get<uint64_t>())) << o.dump();
+}
+
+TEST_F(LegacyTest, TrailingBytes) {
+  auto b = bytes("legacy");
+  uint64_t n = b.size();
+  b.insert(b.end(), 16, 0);
+  Outcome o = read(b);
+  ASSERT_TRUE(o.archive);
+  EXPECT_TRUE(o.has("MG-IO-LEGACY-TRAILING-DATA", n)) << o.dump();
+}
+
+TEST_F(LegacyTest, PickleSizeLimit) {
+  mf::Limits lim;
+  lim.max_pickle_bytes = 64;  // the object pickle is larger
+  Outcome o = read(bytes("legacy"), lim);
+  ASSERT_FALSE(o.archive);
+  EXPECT_TRUE(o.has("MG-IO-LEGACY-PICKLE-TOO-LARGE", layout("legacy")["pickles"][2].get<uint64_t>()) ||
+              o.has("MG-IO-LEGACY-PICKLE-TOO-LARGE", layout("legacy")["pickles"][3].get<uint64_t>()))
+      << o.dump();
+}
