@@ -34,6 +34,20 @@ def walk(path):
         flags, method, crc, csize, usize = f[3], f[4], f[7], f[8], f[9]
         nlen, xlen, clen, lho = f[10], f[11], f[12], f[16]
         name = b[pos + 46:pos + 46 + nlen].decode("utf-8", "replace")
+        x = pos + 46 + nlen
+        while x + 4 <= pos + 46 + nlen + xlen:  # ZIP64 values replace the sentinels, in APPNOTE order
+            xid, xl = struct.unpack_from("<HH", b, x)
+            if xid == 1:
+                q = x + 4
+                if usize == 0xFFFFFFFF:
+                    usize = struct.unpack_from("<Q", b, q)[0]
+                    q += 8
+                if csize == 0xFFFFFFFF:
+                    csize = struct.unpack_from("<Q", b, q)[0]
+                    q += 8
+                if lho == 0xFFFFFFFF:
+                    lho = struct.unpack_from("<Q", b, q)[0]
+            x += 4 + xl
         lnlen, lxlen = struct.unpack_from("<HH", b, lho + 26)
         data = lho + 30 + lnlen + lxlen
         lay["entries"].append({
@@ -73,6 +87,37 @@ def insert(src, dst, pos, blob):
     open(dst, "wb").write(bytes(b))
 
 
+def rewrite_cd(src, dst, fn):
+    """Copy of a small torch zip whose central entries are replaced by fn(entry, raw_entry)."""
+    b = open(src, "rb").read()
+    lay = walk(src)
+    body = b[:lay["cd_offset"]]
+    cd = bytearray()
+    for e in lay["entries"]:
+        nlen, xlen, clen = struct.unpack_from("<HHH", b, e["cd"] + 28)
+        cd += fn(e, bytearray(b[e["cd"]:e["cd"] + 46 + nlen + xlen + clen]))
+    n = len(lay["entries"])
+    z64 = struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 0x031E, 45, 0, 0, n, n, len(cd), len(body))
+    loc = struct.pack("<IIQI", 0x07064B50, 0, len(body) + len(cd), 1)
+    eocd = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, n, n, len(cd), len(body), 0)
+    open(dst, "wb").write(body + bytes(cd) + z64 + loc + eocd)
+
+
+def all_sentinels(e, raw):
+    """ZIP64 extra with both sizes and the offset, classic fields set to the sentinel."""
+    nlen = struct.unpack_from("<H", raw, 28)[0]
+    struct.pack_into("<II", raw, 20, 0xFFFFFFFF, 0xFFFFFFFF)
+    struct.pack_into("<I", raw, 42, 0xFFFFFFFF)
+    struct.pack_into("<H", raw, 30, 28)
+    return raw[:46 + nlen] + struct.pack("<HHQQQ", 1, 24, e["usize"], e["size"], e["lho"])
+
+
+def needless_zip64(e, raw):
+    nlen = struct.unpack_from("<H", raw, 28)[0]
+    struct.pack_into("<H", raw, 30, 12)
+    return raw[:46 + nlen] + struct.pack("<HHQ", 1, 8, e["lho"])
+
+
 def p(name):
     return os.path.join(out, name)
 
@@ -91,6 +136,11 @@ insert(p("pkg.th"), p("prefix.th"), 0, b"J" * 64)
 record("prefix", p("prefix.th"))
 insert(p("pkg.th"), p("hidden.th"), base["cd_offset"], b"J" * 100)
 record("hidden", p("hidden.th"))
+
+rewrite_cd(p("pkg.th"), p("z64cd.th"), all_sentinels)
+record("z64cd", p("z64cd.th"))
+rewrite_cd(p("pkg.th"), p("z64needless.th"), needless_zip64)
+record("z64needless", p("z64needless.th"))
 
 # Archives written by torch's own zip writer, with chosen records.
 def writer(case, records):

@@ -740,3 +740,26 @@ TEST_F(ZipTest, FindingsCarryFileOffsetAndRecordName) {
   EXPECT_FALSE(f->hint.empty());
   EXPECT_EQ(f->name, "data/0");
 }
+
+TEST_F(ZipTest, Zip64FieldsReplaceSentinels) {
+  // Every central size and offset moved into a 24-byte ZIP64 field, as torch does for huge records.
+  const Layout& l = layout("z64cd");
+  Outcome o = read(bytes("z64cd"));
+  ASSERT_TRUE(o.ok) << o.dump();
+  EXPECT_EQ(o.findings.size(), 0u) << o.dump();
+  const Layout& base = layout("pkg");
+  ASSERT_EQ(o.archive->records.size(), base.entries.size());
+  for (size_t i = 0; i < base.entries.size(); ++i) {
+    EXPECT_EQ(o.archive->records[i].header_offset, base.entries[i].lho);
+    EXPECT_EQ(o.archive->records[i].data_offset, base.entries[i].data);
+    EXPECT_EQ(o.archive->records[i].size, base.entries[i].size);
+    EXPECT_TRUE(o.archive->records[i].zip64);
+    EXPECT_TRUE(o.archive->records[i].crc_ok);
+  }
+  EXPECT_EQ(o.archive->central_directory_size, l.cd_size);
+  // A ZIP64 field where no sentinel asks for one.
+  const Layout& n = layout("z64needless");
+  o = read(bytes("z64needless"));
+  ASSERT_TRUE(o.ok) << o.dump();
+  EXPECT_TRUE(o.has("MG-ZIP-ZIP64-FIELD", n.entries[0].cd)) << o.dump();
+}
