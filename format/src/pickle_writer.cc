@@ -358,7 +358,7 @@ class Pickler {
     save_shared_string("storage", storage_literal_);
     save_global("torch", storage_class_name(t.dtype));
     save_shared_string(storages_[sidx].key, info_[sidx].key_memo);
-    save_shared_string("cpu", cpu_literal_);
+    save_shared_string(opts_.location, cpu_literal_);
     save_int(t.declared_numel >= 0 ? t.declared_numel
                                    : static_cast<int64_t>(bytes.size() / itemsize(t.dtype)));
     op(TUPLE);

@@ -30,6 +30,9 @@ struct TensorView {
   // Bytes spanned by the view: [first_byte, first_byte + span_bytes) within `storage`.
   uint64_t first_byte = 0;
   uint64_t span_bytes = 0;
+  // False when the tensor or its storage failed a check (an error finding says why): `storage` is then
+  // empty and the element accessors return 0. Only valid tensors may be read.
+  bool valid = false;
 };
 
 // A tensor reachable from the root, with its path of dict keys / list indices ("best_state/emb.0.weight").
@@ -56,12 +59,17 @@ struct ReadOptions {
 };
 
 // Reads and checks one file. Fatal problems return the finding (also pushed to `findings`);
-// everything else is pushed to `findings`. Codes: MG-IO-*, MG-ZIP-*, MG-PICKLE-*, MG-TENSOR-*.
+// everything else is pushed to `findings`. Codes: MG-IO-*, MG-ZIP-*, MG-PICKLE-*, MG-TENSOR-*
+// (docs/error-codes.d/tensor.md). A returned Checkpoint may still carry error findings (a storage of
+// the wrong size, a view out of bounds, ...): check `findings.has_errors()`; tensors that failed a check
+// have TensorView::valid == false.
 Result<Checkpoint> read_checkpoint(const ByteSource& src, const Limits& limits, const ReadOptions& opts,
                                    Findings& findings);
 
 // Element `i` (row-major over sizes) of a tensor as double / int64, for scans and small reads.
-// Precondition: the view was checked (read_checkpoint guarantees every element is in range).
+// Precondition: the view was checked (read_checkpoint guarantees every element is in range); as a
+// safety net an index or element outside the storage reads as 0. Complex types give the real part;
+// element_as_int truncates floats toward zero (NaN → 0, out of range → saturated).
 double element_as_double(const TensorView& t, uint64_t linear_index) noexcept;
 int64_t element_as_int(const TensorView& t, uint64_t linear_index) noexcept;
 

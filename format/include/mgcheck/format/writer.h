@@ -60,6 +60,7 @@ struct WriteOptions {
   bool check_tensors = true;        // refuse views, dtypes and sizes torch.load would reject
   std::vector<std::string> omit_records;  // record names (under the folder) to leave out
   std::vector<std::pair<std::string, std::vector<uint8_t>>> extra_records;  // written before "version"
+  std::string location = "cpu";     // the persistent ids' location string
   // File variant only: the archive starts this many bytes into the file, after a sparse hole, so the
   // ZIP64 offset path can be exercised (with Python's zipfile) without writing 4 GiB.
   uint64_t testing_start_offset = 0;
