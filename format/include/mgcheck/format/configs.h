@@ -7,7 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "mgcheck/format/finding.h"
+#include "mgcheck/format/result.h"
+
 namespace mgcheck::format {
+
+class XpCfg;
 
 // mirrors audiocraft/modules/codebooks_patterns.py + builders.get_codebooks_pattern_provider
 struct PatternConfig {
@@ -43,6 +48,9 @@ struct ConditionerConfig {
   bool clap_quantize = false;
   int64_t clap_n_q = 12;
   int64_t clap_bins = 1024;
+  // style, encodec feature extractor (model_name: encodec): embedding rows = that EnCodec's
+  // cardinality, which the cfg does not state (0 = unknown).
+  int64_t style_encodec_card = 0;
 };
 
 // mirrors audiocraft/modules/conditioners.py ConditionFuser
@@ -128,6 +136,10 @@ struct SeanetConfig {
 };
 
 struct CompressionConfig {
+  // `seanet` is the encoder's view (seanet minus encoder/decoder, updated by seanet.encoder), with the
+  // decoder-only fields (trim_right_ratio, final_activation) taken from seanet.decoder.
+  // `seanet_decoder` is the decoder's exact view (updated by seanet.decoder); both are equal in every
+  // shipped config (mirrors audiocraft/models/builders.py get_encodec_autoencoder).
   std::string compression_model = "encodec";
   int64_t sample_rate = 32000;
   int64_t channels = 1;
@@ -135,6 +147,7 @@ struct CompressionConfig {
   bool renormalize = false;
   std::string quantizer = "rvq";     // rvq | no_quant
   SeanetConfig seanet;
+  SeanetConfig seanet_decoder;
   int64_t rvq_n_q = 8;
   int64_t rvq_bins = 1024;
 
@@ -146,5 +159,19 @@ struct CompressionConfig {
   // AudioCraft uses integer division (musicgen-model.md §2.3).
   int64_t frame_rate() const { return sample_rate / hop_length(); }
 };
+
+// Typed derivation from an export's xp.cfg with AudioCraft's behaviour: absent keys take the Python
+// constructor defaults (what AudioCraft does with the file), load_lm_model's overrides are applied
+// (device = cpu, dtype = float32; chroma cache_path and provider args deleted). Fatal problems (no
+// transformer_lm / compression_model section, unknown model type, missing dim / n_q / num_layers)
+// return the finding (also pushed); everything else is pushed to `findings`. Codes MG-CONFIG-*.
+Result<LmConfig> lm_config_from_xpcfg(const XpCfg& cfg, Findings& findings);
+Result<CompressionConfig> compression_config_from_xpcfg(const XpCfg& cfg, Findings& findings);
+
+// Cross-file rules an export must satisfy (MusicGenSolver's training-time checks, musicgen-model.md
+// §1.6): card == rvq bins, n_q == codebooks (x2 for interleaved stereo; compression_model_n_q if set),
+// sample rates and channels agree. Codes MG-CONFIG-MISMATCH-*. `lm_file`/`compression_file` name the files.
+void check_consistency(const LmConfig& lm, const CompressionConfig& compression, Findings& findings,
+                       const std::string& lm_file = "", const std::string& compression_file = "");
 
 }  // namespace mgcheck::format
