@@ -9,7 +9,10 @@
 #include <sstream>
 #include <string>
 
+#include "mgcheck/format/byte_source.h"
+#include "mgcheck/format/checkpoint.h"
 #include "mgcheck/format/configs.h"
+#include "mgcheck/format/limits.h"
 #include "mgcheck/format/xpcfg.h"
 #include "test_support.h"
 
@@ -465,5 +468,48 @@ TEST(InventoryDiff, FsdpStatesAreDetected) {
     ASSERT_NE(find(f, "MG-SHAPE-FSDP-SHARDED"), nullptr) << dump(f);
     EXPECT_EQ(find(f, "MG-SHAPE-MISMATCH"), nullptr) << dump(f);
     EXPECT_NE(find(f, "MG-SHAPE-FSDP-SHARDED")->hint.find("fsdp_best_state"), std::string::npos);
+  }
+}
+
+// End to end through mgcheck's own reader: the xp.cfg string and tensor shapes read_checkpoint yields
+// give a clean inventory, and equal Python's view.
+TEST(InventoryFixtures, ThroughReadCheckpoint) {
+  if (!mt::python_torch_available()) GTEST_SKIP() << "python3 torch unavailable";
+  for (const char* fx : {"a_small_like", "c_stereo_like", "e_encodec_reflect", "e_pretrained_ref"}) {
+    for (const bool is_lm : {true, false}) {
+      if (!is_lm && std::string(fx) == "e_pretrained_ref") continue;  // {pretrained: ...}: no cfg
+      const std::string path = mt::fixture_dir(fx) + (is_lm ? "/state_dict.bin" : "/compression_state_dict.bin");
+      SCOPED_TRACE(path);
+      auto src = mf::MappedFile::open(path);
+      ASSERT_TRUE(src.ok());
+      mf::Findings f;
+      auto ck = mf::read_checkpoint(*src.value(), mf::Limits{}, mf::ReadOptions{}, f);
+      ASSERT_TRUE(ck.ok()) << ck.error().message;
+      const auto& arena = ck->pickle.arena;
+      auto cfg_id = arena.dict_get(ck->pickle.root, "xp.cfg");
+      ASSERT_TRUE(arena.is_string(cfg_id));
+      const auto& py = python_file(path);
+      EXPECT_EQ(arena[cfg_id].s, py.cfg);
+      std::vector<mf::FoundTensor> found;
+      for (const auto& nt : ck->named) {
+        if (nt.path.rfind("best_state/", 0) != 0) continue;
+        found.push_back({nt.key, ck->tensors[nt.tensor].sizes});
+      }
+      EXPECT_EQ(found.size(), py.shapes.size());
+      auto cfg = mf::XpCfg::parse(arena[cfg_id].s, path);
+      ASSERT_TRUE(cfg.ok());
+      mf::Findings g;
+      if (is_lm) {
+        auto lm = mf::lm_config_from_xpcfg(cfg.value(), g);
+        ASSERT_TRUE(lm.ok());
+        EXPECT_TRUE(mf::compare_inventory(mf::expected_lm_tensors(lm.value()), found, path, g,
+                                          mf::lm_inventory_rules(lm.value())));
+      } else {
+        auto c = mf::compression_config_from_xpcfg(cfg.value(), g);
+        ASSERT_TRUE(c.ok());
+        EXPECT_TRUE(mf::compare_inventory(mf::expected_compression_tensors(c.value()), found, path, g));
+      }
+      EXPECT_EQ(g.size(), 0u) << dump(g);
+    }
   }
 }
