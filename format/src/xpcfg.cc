@@ -782,10 +782,7 @@ void type_error(const XpCfg& cfg, std::string_view path, const CfgValue& v, cons
 std::optional<int64_t> XpCfg::get_int(std::string_view path, Findings& findings) const {
   CfgValue v = get(path, findings);
   if (v.kind == CfgValue::Kind::integer) return v.i;
-  if (v.kind == CfgValue::Kind::floating && std::isfinite(v.d) && v.d == std::floor(v.d) &&
-      std::fabs(v.d) < 9.0e15) {
-    return static_cast<int64_t>(v.d);  // e.g. segment_duration: 30.0 used as an int
-  }
+  // A float is refused even when integral: torch constructors given 64.0 for a size raise TypeError.
   if (v.present() && v.kind != CfgValue::Kind::null) type_error(*this, path, v, "an integer", findings);
   return std::nullopt;
 }

@@ -51,10 +51,14 @@ TEST(XpCfg, TypesScalarsLikeOmegaConf) {
 }
 
 TEST(XpCfg, WrongTypeIsAFinding) {
-  auto cfg = parse_ok("a: hello\n");
+  auto cfg = parse_ok("a: hello\nb: 64.0\nc: 1\n");
   mf::Findings f;
   EXPECT_FALSE(cfg.get_int("a", f).has_value());
   EXPECT_TRUE(has_code_named(f, "MG-CONFIG-TYPE", "a"));
+  EXPECT_FALSE(cfg.get_int("b", f).has_value());  // torch sizes refuse floats
+  EXPECT_TRUE(has_code_named(f, "MG-CONFIG-TYPE", "b"));
+  EXPECT_FALSE(cfg.get_bool("c", f).has_value());
+  EXPECT_TRUE(has_code_named(f, "MG-CONFIG-TYPE", "c"));
 }
 
 TEST(XpCfg, SingleInterpolationKeepsTheReferencedType) {

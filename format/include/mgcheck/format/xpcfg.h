@@ -55,7 +55,8 @@ class XpCfg {
   CfgValue get(std::string_view path, Findings& findings) const;
 
   // Typed reads: nullopt when absent, null, or on error (findings pushed for errors and for a value of
-  // the wrong type, MG-CONFIG-TYPE). get_double accepts integers; get_bool accepts only booleans.
+  // the wrong type, MG-CONFIG-TYPE). get_double accepts integers; get_int refuses floats (64.0);
+  // get_bool accepts only booleans.
   std::optional<int64_t> get_int(std::string_view path, Findings& findings) const;
   std::optional<bool> get_bool(std::string_view path, Findings& findings) const;
   std::optional<double> get_double(std::string_view path, Findings& findings) const;
