@@ -27,9 +27,12 @@ void check_consistency(const LmConfig& lm, const CompressionConfig& c, Findings&
              std::to_string(c.rvq_n_q),
          "set_num_codebooks fails above the quantizer's n_q; fix compression_model_n_q");
   }
-  const int64_t codebooks = lm.interleave_stereo ? 2 * base_n_q : base_n_q;
+  // per_timestep interleaves along time (frame rate x2) and keeps K codebooks (mirrors
+  // audiocraft/models/encodec.py InterleaveStereoCompressionModel.num_codebooks)
+  const bool doubled = lm.interleave_stereo && !lm.interleave_per_timestep;
+  const int64_t codebooks = doubled ? 2 * base_n_q : base_n_q;
   if (lm.n_q != codebooks) {
-    std::string how = lm.interleave_stereo ? " (2 x " + std::to_string(base_n_q) + ", interleaved stereo)" : "";
+    std::string how = doubled ? " (2 x " + std::to_string(base_n_q) + ", interleaved stereo)" : "";
     push("MG-CONFIG-MISMATCH-CODEBOOKS", "transformer_lm.n_q",
          "LM n_q " + std::to_string(lm.n_q) + " != codebooks of the compression model " + std::to_string(codebooks) + how,
          "a stereo LM (n_q 8) needs interleave_stereo_codebooks.use: true and a mono 4-codebook EnCodec");

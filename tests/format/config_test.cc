@@ -424,6 +424,10 @@ TEST(Consistency, MismatchCodes) {
     l.n_q = 4;  // a mono-sized LM under a stereo cfg
     mf::check_consistency(l, c, f);
     EXPECT_TRUE(has_code(f, "MG-CONFIG-MISMATCH-CODEBOOKS"));
+    mf::Findings g;  // per_timestep interleaving keeps K codebooks
+    l.interleave_per_timestep = true;
+    mf::check_consistency(l, c, g);
+    EXPECT_EQ(g.size(), 0u) << dump(g);
   }
   {  // compression_model_n_q selects fewer codebooks
     auto l = lm;

@@ -169,7 +169,7 @@ Result<LmConfig> lm_config_from_xpcfg(const XpCfg& cfg, Findings& findings);
 Result<CompressionConfig> compression_config_from_xpcfg(const XpCfg& cfg, Findings& findings);
 
 // Cross-file rules an export must satisfy (MusicGenSolver's training-time checks, musicgen-model.md
-// §1.6): card == rvq bins, n_q == codebooks (x2 for interleaved stereo; compression_model_n_q if set),
+// §1.6): card == rvq bins, n_q == codebooks (x2 for interleaved stereo unless per_timestep; compression_model_n_q if set),
 // sample rates and channels agree. Codes MG-CONFIG-MISMATCH-*. `lm_file`/`compression_file` name the files.
 void check_consistency(const LmConfig& lm, const CompressionConfig& compression, Findings& findings,
                        const std::string& lm_file = "", const std::string& compression_file = "");
