@@ -193,3 +193,23 @@ TEST_F(LegacyTest, PickleSizeLimit) {
               o.has("MG-IO-LEGACY-PICKLE-TOO-LARGE", layout("legacy")["pickles"][3].get<uint64_t>()))
       << o.dump();
 }
+
+TEST_F(LegacyTest, RandomByteMutationsNeverCrash) {
+  const auto base = bytes("legacy");
+  uint64_t state = 0x2545F4914F6CDD1Dull;
+  auto next = [&state] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  for (int i = 0; i < 4000; ++i) {
+    auto b = base;
+    int flips = 1 + static_cast<int>(next() % 4);
+    for (int k = 0; k < flips; ++k) b[next() % b.size()] = static_cast<uint8_t>(next());
+    Outcome o = read(b);
+    if (o.archive) {
+      for (const auto& s : o.archive->storages) EXPECT_LE(s.data_offset + s.bytes, b.size());
+    }
+  }
+}
