@@ -463,6 +463,46 @@ open(sys.argv[1], 'wb').write(pickle.dumps(obj, protocol=int(sys.argv[2])))
   }
 }
 
+TEST(PickleMachine, RandomMutationsNeverCrash) {
+  REQUIRE_PYTHON();
+  test::TempDir dir("pickle-mutate");
+  const std::string path = dir.file("m.pkl");
+  auto py = run_python(std::string(kPyImportPickle) + R"PY(
+obj = {'a': [1, 2.5, 'x' * 40, b'yy', (None, True), {1, 2}], 'b': collections.OrderedDict(c=2**40), 'c': [[1], [2, [3]]]}
+data = b''.join(pickle.dumps(obj, protocol=p) for p in (0, 2, 4))
+open(sys.argv[1], 'wb').write(data)
+)PY",
+                       {path});
+  ASSERT_EQ(py.exit_code, 0) << py.err;
+  const Bytes seed = test::read_file(path);
+  uint64_t state = 0x9E3779B97F4A7C15ull;
+  auto next = [&state] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  PickleOptions opts;
+  opts.require_stop_at_end = false;
+  for (int round = 0; round < 3000; ++round) {
+    Bytes b = seed;
+    const int edits = 1 + static_cast<int>(next() % 4);
+    for (int e = 0; e < edits; ++e) {
+      const size_t at = next() % b.size();
+      switch (next() % 3) {
+        case 0: b[at] = static_cast<uint8_t>(next()); break;
+        case 1: b.erase(b.begin() + static_cast<std::ptrdiff_t>(at)); break;
+        default: b.insert(b.begin() + static_cast<std::ptrdiff_t>(at), static_cast<uint8_t>(next())); break;
+      }
+    }
+    PickleRun r = run_bytes(b, opts);  // must return (ok or error), never crash or hang
+    if (r.result.ok()) {
+      EXPECT_NE(r.result->root, kNoValue);
+      EXPECT_LE(r.result->end, b.size());
+    }
+  }
+}
+
 TEST(PickleMachine, UnknownOpcodeNamesByteAndOffset) {
   PickleOptions opts;
   opts.base_offset = 4096;
