@@ -579,7 +579,8 @@ void ZipReader::check_records(ZipArchive& za, const std::vector<CentralEntry>& c
   const ZipRecord* first_ts = nullptr;
   for (size_t i = 0; i < za.records.size(); ++i) {
     const ZipRecord& r = za.records[i];
-    if (r.name.empty() || cds[i].name.size() == r.name.size()) continue;  // outside the folder: reported
+    bool inside_folder = cds[i].name.size() > r.name.size();  // else MG-ZIP-FOLDER-MISMATCH was reported
+    if (r.name.empty() || !inside_folder) continue;
     if (is_torchscript_record(r.name)) {
       if (first_ts == nullptr) first_ts = &r;
       continue;

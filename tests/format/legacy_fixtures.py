@@ -84,6 +84,7 @@ torch.save(state, path, _use_new_zipfile_serialization=False)
 orig = open(path, "rb").read()
 layouts["legacy"] = walk(orig)
 lay = layouts["legacy"]
+numel_keys = {st["key"] for st in lay["storages"]}
 # torch itself: the distinct storages' byte sizes, for the cross-check.
 loaded = torch.load(path)
 seen = {}
@@ -91,6 +92,19 @@ for t in loaded.values():
     s = t.storage()
     seen[s.data_ptr()] = s.nbytes() if hasattr(s, "nbytes") else s.size() * s.element_size()
 lay["torch_storage_bytes"] = sorted(seen.values())
+
+# File offset of the BINPERSID that first names each key (the key's string comes right before it).
+import pickletools
+persid = {}
+pending = None
+obj_start = lay["pickles"][3]
+for op, arg, pos in pickletools.genops(orig[obj_start:lay["pickles"][4]]):
+    if op.name == "BINUNICODE" and arg in numel_keys and arg not in persid:
+        pending = arg
+    elif op.name == "BINPERSID" and pending is not None:
+        persid[pending] = obj_start + pos
+        pending = None
+lay["persid"] = persid
 
 # Rebuilt variants: same first four pickles, a different key list and the matching storages.
 head = orig[:lay["pickles"][4]]
