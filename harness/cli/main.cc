@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
       "Docs: README.md, docs/error-codes.md (every finding code), docs/limits.md.");
   mgcheck::cli::Context ctx;
   mgcheck::cli::register_inspect(app, ctx);
-  // (quick, export registered below when built)
+  mgcheck::cli::register_quick(app, ctx);
 
   if (argc == 2 && std::strcmp(argv[1], "--help-limits") == 0) {
     std::cout << limits_help();

@@ -6,6 +6,7 @@
 
 #include "mgcheck/format/byte_source.h"
 #include "mgcheck/format/checkpoint.h"
+#include "mgcheck/format/schema.h"
 #include "mgcheck/harness/file_info.h"
 
 namespace mgcheck::harness {
@@ -15,15 +16,6 @@ using format::ValueKind;
 using nlohmann::json;
 
 namespace {
-
-const char* global_class_name(format::GlobalClass c) {
-  switch (c) {
-    case format::GlobalClass::allowed: return "allowed";
-    case format::GlobalClass::inert: return "inert";
-    case format::GlobalClass::unsafe: return "unsafe";
-  }
-  return "unsafe";
-}
 
 // A bounded, iterative-depth summary of the value tree: dicts and lists are described to `max_depth`
 // levels; a dict whose values are all tensors is summarised as "N tensors". Budget-limited so that a
@@ -140,7 +132,7 @@ void run_inspect(const std::string& path, Report& report) {
   for (const auto& g : c.pickle.globals) {
     std::string name = g.module + "." + g.name;
     auto& e = globals[name];
-    e.first = global_class_name(g.cls);
+    e.first = format::global_class_name(g.cls);
     if (e.second++ == 0) first_offset[name] = g.offset;
   }
   ins["globals"] = json::array();
@@ -148,6 +140,20 @@ void run_inspect(const std::string& path, Report& report) {
     ins["globals"].push_back({{"name", name}, {"class", e.first}, {"count", e.second},
                               {"first_offset", first_offset[name]}});
   report.extra["inspect"] = ins;
+  // A raw training checkpoint is readable as inert data, but it is not something to load (AudioCraft's
+  // loaders fail on it, and weights_only torch.load refuses its omegaconf globals): say so and fail.
+  if (format::looks_like_training_checkpoint(c)) {
+    std::string names;
+    for (const auto& [name, e] : globals)
+      if (e.first == "inert") names += (names.empty() ? "" : ", ") + name;
+    format::Finding f = format::make_error(
+        "MG-SCHEMA-TRAINING-CHECKPOINT",
+        "raw AudioCraft training checkpoint, not an export" +
+            (names.empty() ? std::string() : " (needs training-only globals: " + names + ")"),
+        "export it first: `mgcheck export lm CKPT OUTDIR` (or `export encodec` for a compression model)");
+    f.file = path;
+    findings.push(f);
+  }
 }
 
 void print_inspect(const Report& report, std::ostream& out) {

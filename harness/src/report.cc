@@ -267,7 +267,7 @@ void print_console(const Report& r, std::ostream& out, const ConsoleOptions& o) 
         if (!f.file.empty()) out << f.file;
         if (f.offset) out << "@" << *f.offset;
         if (!f.name.empty()) out << " [" << f.name << "]";
-        out << ": " << f.message << "\n";
+        out << (f.file.empty() && !f.offset && f.name.empty() ? "" : ": ") << f.message << "\n";
         if (!f.hint.empty()) out << "    hint: " << f.hint << "\n";
       }
     }
