@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
   mgcheck::cli::Context ctx;
   mgcheck::cli::register_inspect(app, ctx);
   mgcheck::cli::register_quick(app, ctx);
+  mgcheck::cli::register_export(app, ctx);
 
   if (argc == 2 && std::strcmp(argv[1], "--help-limits") == 0) {
     std::cout << limits_help();

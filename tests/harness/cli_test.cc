@@ -222,3 +222,29 @@ TEST(Cli, JunitAndSarifValidate) {
   EXPECT_EQ(sarif["runs"][0]["results"].size(), report["findings"].size());
   for (const auto& res : sarif["runs"][0]["results"]) EXPECT_TRUE(res["ruleId"].get<std::string>().rfind("MG-", 0) == 0);
 }
+
+TEST(Cli, ExportLmFromTrainingCheckpointThenQuickPasses) {
+  TempDir out("export");
+  std::string ckpt = fixture_dir("e_encodec_reflect") + "/training_checkpoint_lm.th";
+  auto r = run_process({mgcheck_binary(), "export", "lm", ckpt, out.path(), "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  // AudioCraft's own export of the same checkpoint is the fixture's state_dict.bin: same keys, same bytes.
+  auto py = run_python(R"(
+import sys, torch
+a = torch.load(sys.argv[1], weights_only=True); b = torch.load(sys.argv[2], weights_only=True)
+assert a['xp.cfg'] == b['xp.cfg'], 'xp.cfg differs'
+assert list(a['best_state']) == list(b['best_state']), 'keys differ'
+for k in a['best_state']:
+    x, y = a['best_state'][k], b['best_state'][k]
+    assert x.dtype == y.dtype and x.shape == y.shape and torch.equal(x, y), k
+assert a['exported'] is True and isinstance(a['version'], str)
+)", {out.file("state_dict.bin"), fixture_dir("e_encodec_reflect") + "/state_dict.bin"});
+  EXPECT_EQ(py.exit_code, 0) << py.err;
+  fs::copy_file(fixture_dir("e_encodec_reflect") + "/compression_state_dict.bin",
+                out.file("compression_state_dict.bin"));
+  json j = run_json({"quick", out.path()}, 0);
+  EXPECT_EQ(j["verdict"], "pass");
+  // Never overwrites without --force.
+  EXPECT_EQ(run_process({mgcheck_binary(), "export", "lm", ckpt, out.path(), "--quiet"}).exit_code, 1);
+  EXPECT_EQ(run_process({mgcheck_binary(), "export", "lm", ckpt, out.path(), "--quiet", "--force"}).exit_code, 0);
+}
