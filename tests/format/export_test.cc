@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
+#include <functional>
 
 #include "mgcheck/format/byte_source.h"
 #include "mgcheck/format/checkpoint.h"
@@ -84,6 +87,33 @@ v = dict(ck); v["fsdp_best_state"] = {}; v["best_state"] = {"model": comp["best_
 torch.save(v, f"{out}/encodec.th")
 print("fsdp_best_state was", "empty" if not ck["fsdp_best_state"] else "set")
 )PY";
+
+// Generated inputs are cached under the build tree (keyed by the script's hash) so each test process
+// (ctest runs one per test) does not pay for importing torch again. Built in a temp dir, then renamed.
+std::string cached_python_dir(const std::string& tag, const std::string& script,
+                              const std::function<std::vector<std::string>(const std::string&)>& args,
+                              std::string* out_text = nullptr) {
+  const std::string base = t::binary_dir() + "/Testing/cache";
+  const std::string dir = base + "/" + tag + "-" + std::to_string(std::hash<std::string>{}(script));
+  fs::create_directories(base);
+  if (!fs::exists(dir + "/.done")) {
+    const std::string tmp = dir + ".tmp-" + std::to_string(::getpid());
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    auto r = t::run_python(script, args(tmp));
+    if (r.exit_code != 0) {
+      ADD_FAILURE() << r.err;
+      return "";
+    }
+    t::write_text(tmp + "/.stdout", r.out);
+    t::write_text(tmp + "/.done", "");
+    std::error_code ec;
+    fs::rename(tmp, dir, ec);  // another process may have won the race: use its copy
+    if (ec) fs::remove_all(tmp);
+  }
+  if (out_text) *out_text = t::read_text(dir + "/.stdout");
+  return dir;
+}
 
 }  // namespace
 
@@ -172,24 +202,30 @@ class ExportVariants : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (!t::python_torch_available()) return;
-    dir_ = std::make_unique<t::TempDir>("export-variants");
-    write_omegaconf_stub(dir_->file("stub"));
-    auto r = t::run_python(kMakeTrainingVariants,
-                           {training_ckpt(), dir_->path(), dir_->file("stub"),
-                            t::fixture_dir("e_encodec_reflect") + "/compression_state_dict.bin"});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    dir_ = cached_python_dir("export-variants", kMakeTrainingVariants, [](const std::string& out) {
+      write_omegaconf_stub(out + "/stub");
+      return std::vector<std::string>{training_ckpt(), out, out + "/stub",
+                                      t::fixture_dir("e_encodec_reflect") + "/compression_state_dict.bin"};
+    });
+    if (!dir_.empty()) {
+      out_ = std::make_unique<t::TempDir>("export-out");
+    }
   }
-  static void TearDownTestSuite() { dir_.reset(); }
+  static void TearDownTestSuite() { out_.reset(); }
   void SetUp() override {
-    if (!dir_) GTEST_SKIP() << "python3 torch not available";
+    if (dir_.empty()) GTEST_SKIP() << "python3 torch not available";
   }
-  static std::unique_ptr<t::TempDir> dir_;
+  static std::string in(const std::string& name) { return dir_ + "/" + name; }
+  static std::string out(const std::string& name) { return out_->file(name); }
+  static std::string dir_;
+  static std::unique_ptr<t::TempDir> out_;
 };
-std::unique_ptr<t::TempDir> ExportVariants::dir_;
+std::string ExportVariants::dir_;
+std::unique_ptr<t::TempDir> ExportVariants::out_;
 
 TEST_F(ExportVariants, FsdpBestStateWins) {
   Findings f;
-  auto r = export_model(ExportWhat::lm, dir_->file("fsdp.th"), dir_->file("out-fsdp"), ExportOptions{}, f);
+  auto r = export_model(ExportWhat::lm, in("fsdp.th"), out("out-fsdp"), ExportOptions{}, f);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->source, "fsdp_best_state.model");
   auto py = t::run_python(R"PY(
@@ -200,13 +236,13 @@ assert list(a) == list(b)
 for k in a: assert a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]), k
 print("OK")
 )PY",
-                          {r->output, dir_->file("fsdp_expected.th")});
+                          {r->output, in("fsdp_expected.th")});
   EXPECT_EQ(py.exit_code, 0) << py.err;
 }
 
 TEST_F(ExportVariants, EmptyFsdpFallsBackToBestState) {
   Findings f;
-  auto r = export_model(ExportWhat::lm, dir_->file("empty_fsdp.th"), dir_->file("out-empty"), ExportOptions{}, f);
+  auto r = export_model(ExportWhat::lm, in("empty_fsdp.th"), out("out-empty"), ExportOptions{}, f);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->source, "best_state.model");
   auto py = t::run_python(kCompareExports, {r->output, t::fixture_dir("e_encodec_reflect") + "/state_dict.bin"});
@@ -215,17 +251,17 @@ TEST_F(ExportVariants, EmptyFsdpFallsBackToBestState) {
 
 TEST_F(ExportVariants, NoWeightsIsAClearError) {
   Findings f;
-  auto r = export_model(ExportWhat::lm, dir_->file("no_weights.th"), dir_->file("out-none"), ExportOptions{}, f);
+  auto r = export_model(ExportWhat::lm, in("no_weights.th"), out("out-none"), ExportOptions{}, f);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, "MG-SCHEMA-EXPORT-NO-WEIGHTS");
-  EXPECT_FALSE(fs::exists(dir_->file("out-none/state_dict.bin")));
+  EXPECT_FALSE(fs::exists(out("out-none/state_dict.bin")));
 }
 
 TEST_F(ExportVariants, EncodecTakesBestStateModel) {
   Findings f;
-  auto r = export_model(ExportWhat::encodec, dir_->file("encodec.th"), dir_->file("out-enc"), ExportOptions{}, f);
+  auto r = export_model(ExportWhat::encodec, in("encodec.th"), out("out-enc"), ExportOptions{}, f);
   ASSERT_TRUE(r.ok()) << r.error().message;
-  EXPECT_EQ(r->output, dir_->file("out-enc") + "/compression_state_dict.bin");
+  EXPECT_EQ(r->output, out("out-enc") + "/compression_state_dict.bin");
   auto py = t::run_python(R"PY(
 import sys, torch
 a = torch.load(sys.argv[1], weights_only=True)

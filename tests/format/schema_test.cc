@@ -6,7 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 #include "mgcheck/format/weights_scan.h"
@@ -56,6 +59,33 @@ print(k[1], int(torch.isinf(bs[k[1]]).sum()))
 print(k[2])
 )PY";
 
+// Generated inputs are cached under the build tree (keyed by the script's hash) so each test process
+// (ctest runs one per test) does not pay for importing torch again. Built in a temp dir, then renamed.
+std::string cached_python_dir(const std::string& tag, const std::string& script,
+                              const std::function<std::vector<std::string>(const std::string&)>& args,
+                              std::string* out_text = nullptr) {
+  const std::string base = t::binary_dir() + "/Testing/cache";
+  const std::string dir = base + "/" + tag + "-" + std::to_string(std::hash<std::string>{}(script));
+  fs::create_directories(base);
+  if (!fs::exists(dir + "/.done")) {
+    const std::string tmp = dir + ".tmp-" + std::to_string(::getpid());
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    auto r = t::run_python(script, args(tmp));
+    if (r.exit_code != 0) {
+      ADD_FAILURE() << r.err;
+      return "";
+    }
+    t::write_text(tmp + "/.stdout", r.out);
+    t::write_text(tmp + "/.done", "");
+    std::error_code ec;
+    fs::rename(tmp, dir, ec);  // another process may have won the race: use its copy
+    if (ec) fs::remove_all(tmp);
+  }
+  if (out_text) *out_text = t::read_text(dir + "/.stdout");
+  return dir;
+}
+
 struct Loaded {
   std::unique_ptr<MappedFile> src;
   Checkpoint ck;
@@ -88,26 +118,25 @@ class SchemaVariants : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (!t::python_torch_available()) return;
-    dir_ = std::make_unique<t::TempDir>("schema-variants");
-    auto r = t::run_python(kMakeVariants, {t::corpus_dir() + "/audiocraft-tiny", dir_->path()});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    python_out_ = r.out;
+    dir_ = cached_python_dir("schema-variants", kMakeVariants, [](const std::string& out) {
+      return std::vector<std::string>{t::corpus_dir() + "/audiocraft-tiny", out};
+    }, &python_out_);
   }
-  static void TearDownTestSuite() { dir_.reset(); }
   void SetUp() override {
-    if (!dir_) GTEST_SKIP() << "python3 torch not available";
+    if (dir_.empty()) GTEST_SKIP() << "python3 torch not available";
   }
+  static std::string file(const std::string& name) { return dir_ + "/" + name; }
   // Checks `name` as an LM file; returns the findings of the schema stage only.
   ExportInfo lm(const std::string& name, Findings& f) {
     Findings read;
-    l_ = load(dir_->file(name), read);
+    l_ = load(file(name), read);
     return classify_and_check_lm(l_.ck, f);
   }
-  static std::unique_ptr<t::TempDir> dir_;
+  static std::string dir_;
   static std::string python_out_;
   Loaded l_;
 };
-std::unique_ptr<t::TempDir> SchemaVariants::dir_;
+std::string SchemaVariants::dir_;
 std::string SchemaVariants::python_out_;
 
 }  // namespace
@@ -246,7 +275,7 @@ TEST_F(SchemaVariants, EachBrokenExportGetsItsCode) {
     size_t errors = 0;
     for (const auto& x : f.items()) errors += x.severity == Severity::error;
     EXPECT_EQ(errors, 1u) << c.file << ": " << codes(f);
-    for (const auto& x : f.items()) EXPECT_EQ(x.file, dir_->file(c.file));
+    for (const auto& x : f.items()) EXPECT_EQ(x.file, file(c.file));
   }
 }
 
@@ -277,17 +306,16 @@ TEST_F(SchemaVariants, AcceptedLayouts) {
 
 TEST_F(SchemaVariants, LmFileGivenAsCompression) {
   Findings rf, f;
-  auto l = load(dir_->file("lm_as_compression.bin"), rf);
+  auto l = load(file("lm_as_compression.bin"), rf);
   classify_and_check_compression(l.ck, Env{}, f);
   EXPECT_EQ(count_code(f, "MG-SCHEMA-WRONG-MODEL"), 1u) << codes(f);
 }
 
 TEST_F(SchemaVariants, TrainingCheckpointGivenAsStateDict) {
   // An export directory whose state_dict.bin is the raw training checkpoint.
-  fs::create_directories(dir_->file("traindir"));
-  fs::copy_file(t::fixture_dir("e_encodec_reflect") + "/training_checkpoint_lm.th", dir_->file("traindir/state_dict.bin"),
-                fs::copy_options::overwrite_existing);
-  auto tgt = resolve_target(dir_->file("traindir"), Env{});
+  t::TempDir traindir("schema-traindir");
+  fs::copy_file(t::fixture_dir("e_encodec_reflect") + "/training_checkpoint_lm.th", traindir.file("state_dict.bin"));
+  auto tgt = resolve_target(traindir.path(), Env{});
   ASSERT_TRUE(tgt.ok());
   Findings rf, f;
   auto l = load(tgt->lm_path, rf);
@@ -302,7 +330,7 @@ TEST_F(SchemaVariants, WeightScanOnTorchWrittenNanInfZero) {
   uint64_t nan_count = 0, inf_count = 0;
   lines >> nan_name >> nan_dtype >> nan_count >> inf_name >> inf_count >> zero_name;
   Findings rf, f;
-  auto l = load(dir_->file("bad_weights.bin"), rf);
+  auto l = load(file("bad_weights.bin"), rf);
   auto info = classify_and_check_lm(l.ck, f);
   ASSERT_TRUE(info.best_state_ok);
   WeightsScanOptions o;
@@ -319,7 +347,7 @@ TEST_F(SchemaVariants, WeightScanOnTorchWrittenNanInfZero) {
       EXPECT_NE(x.message.find(std::to_string(nan_count) + " of"), std::string::npos) << x.message;
       ASSERT_TRUE(x.offset.has_value());
       // The offset points at a NaN half in the file: exponent all ones, mantissa non-zero.
-      auto bytes = t::read_file(dir_->file("bad_weights.bin"));
+      auto bytes = t::read_file(file("bad_weights.bin"));
       ASSERT_LT(*x.offset + 1, bytes.size());
       uint16_t h = static_cast<uint16_t>(bytes[*x.offset] | (bytes[*x.offset + 1] << 8));
       EXPECT_EQ(h & 0x7C00, 0x7C00);
