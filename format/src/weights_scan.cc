@@ -210,6 +210,7 @@ WeightsScan scan_weights(const Checkpoint& ckpt, const WeightsScanOptions& opts,
     if (!opts.path_prefix.empty() && nt.path.rfind(opts.path_prefix, 0) != 0) continue;
     if (nt.tensor >= ckpt.tensors.size()) continue;
     const TensorView& t = ckpt.tensors[nt.tensor];
+    if (!t.valid) continue;  // failed the reader's checks (already reported): its bytes are not readable
     TensorStats st;
     st.name = nt.path;
     st.tensor = nt.tensor;

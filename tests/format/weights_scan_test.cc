@@ -114,6 +114,7 @@ Checkpoint fake_checkpoint(std::span<const uint8_t> storage, const std::vector<F
     v.numel = 1;
     for (auto s : ft.sizes) v.numel *= static_cast<uint64_t>(s);
     v.contiguous = ft.contiguous;
+    v.valid = true;
     v.first_byte = static_cast<uint64_t>(ft.storage_offset) * itemsize(ft.dtype);
     v.span_bytes = v.numel * itemsize(ft.dtype);
     c.named.push_back({"best_state/" + ft.name, ft.name, static_cast<uint32_t>(c.tensors.size())});
@@ -195,6 +196,16 @@ TEST(WeightsScan, StridedViewCountsOnlyViewedElements) {
   EXPECT_EQ(ws.tensors[1].counts.first_nan, std::optional<uint64_t>(1));
   EXPECT_EQ(ws.tensors[2].counts.nan, 0u);
   EXPECT_EQ(ws.tensors[2].counts.elements, 4u);
+}
+
+TEST(WeightsScan, InvalidTensorsAreSkipped) {
+  std::vector<uint8_t> st(4 * 4, 0xFF);  // NaN bytes, but the view failed the reader's checks
+  auto ck = fake_checkpoint(st, {{"bad", DType::float32, {4}, {1}, 0, true}}, 0);
+  ck.tensors[0].valid = false;
+  Findings f;
+  auto ws = scan_weights(ck, {}, f);
+  EXPECT_TRUE(ws.tensors.empty());
+  EXPECT_EQ(f.size(), 0u);
 }
 
 TEST(WeightsScan, UnusualDtypeAndSubnormalNotesAreOnePerFile) {
