@@ -4,6 +4,7 @@
 // text matches byte for byte, line folding of long scalars included.
 // mirrors omegaconf/_utils.py (OmegaConfDumper.str_representer, YAML_BOOL_TYPES)
 // mirrors PyYAML's emitter.py / representer.py / resolver.py (the parts OmegaConf.to_yaml exercises)
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -119,18 +120,49 @@ std::string py_strip(const std::string& s) {
   return s.substr(b, e - b);
 }
 
-// Python's int(s) / float(s) acceptance (ASCII; PEP 515 underscores between digits).
-bool python_is_int(const std::string& s) {
-  static const std::regex kPyInt("^[+-]?[0-9](?:_?[0-9])*$");
-  std::string t = py_strip(s);
-  return t.size() < 4096 && std::regex_match(t, kPyInt);
+// Python's int(s) / float(s) acceptance (ASCII; PEP 515 underscores between digits). Hand-written
+// scanners: no regex backtracking or recursion on long strings.
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// digit ('_'? digit)* starting at i; advances i; false when there is no digit at i.
+bool scan_digitpart(const std::string& t, size_t& i) {
+  if (i >= t.size() || !is_digit(t[i])) return false;
+  ++i;
+  while (i < t.size()) {
+    if (is_digit(t[i])) ++i;
+    else if (t[i] == '_' && i + 1 < t.size() && is_digit(t[i + 1])) i += 2;
+    else break;
+  }
+  return true;
 }
+
+bool python_is_int(const std::string& s) {
+  const std::string t = py_strip(s);
+  size_t i = 0;
+  if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+  return scan_digitpart(t, i) && i == t.size();
+}
+
 bool python_is_float(const std::string& s) {
-  static const std::regex kPyFloat(
-      "^[+-]?(?:(?:[0-9](?:_?[0-9])*(?:\\.(?:[0-9](?:_?[0-9])*)?)?|\\.[0-9](?:_?[0-9])*)"
-      "(?:[eE][+-]?[0-9](?:_?[0-9])*)?|(?:[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)|[nN][aA][nN])$");
-  std::string t = py_strip(s);
-  return t.size() < 4096 && std::regex_match(t, kPyFloat);
+  const std::string t = py_strip(s);
+  size_t i = 0;
+  if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+  std::string rest = t.substr(i);
+  for (auto& c : rest) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (rest == "inf" || rest == "infinity" || rest == "nan") return true;
+  const bool whole = scan_digitpart(t, i);
+  bool frac = false;
+  if (i < t.size() && t[i] == '.') {
+    ++i;
+    frac = scan_digitpart(t, i);
+  }
+  if (!whole && !frac) return false;
+  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+    ++i;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+    if (!scan_digitpart(t, i)) return false;
+  }
+  return i == t.size();
 }
 
 // mirrors omegaconf/_utils.py YAML_BOOL_TYPES (exact spellings, no case folding)
@@ -355,6 +387,9 @@ class Emitter {
   bool node(ValueId id, bool root, bool sequence, bool mapping, bool simple_key, uint32_t depth) {
     if (id == kNoValue || id >= a_.size()) return fail("a missing value", id);
     if (depth > max_depth_) return fail("nesting deeper than " + std::to_string(max_depth_), id);
+    // Shared sub-trees (a DAG) are written once per reference, as PyYAML would without anchors; the
+    // budget keeps a hostile config from expanding without bound.
+    if (++nodes_ > kMaxNodes || out_.size() > kMaxBytes) return fail("more than the YAML output budget", id);
     root_ctx_ = root;
     mapping_ctx_ = mapping;
     simple_key_ctx_ = simple_key;
@@ -606,6 +641,9 @@ class Emitter {
   }
 
   static constexpr size_t kWidth = 80;  // PyYAML best_width
+  static constexpr uint64_t kMaxNodes = 1000000;   // released configs have ~1,500
+  static constexpr size_t kMaxBytes = 64u << 20;
+  uint64_t nodes_ = 0;
   const ValueArena& a_;
   uint32_t max_depth_;
   std::optional<Finding> err_;

@@ -406,3 +406,20 @@ TEST(OmegaConfYaml, RefusesValuesYamlCannotCarry) {
   ASSERT_FALSE(y.ok());
   EXPECT_EQ(y.error().code, "MG-SCHEMA-EXPORT-CFG");
 }
+
+TEST(OmegaConfYaml, SharedSubtreesCannotExpandWithoutBound) {
+  // list_k = [list_{k-1}, list_{k-1}], 40 levels: 2^40 nodes if written naively.
+  ValueArena a;
+  Value leaf;
+  leaf.kind = ValueKind::integer;
+  ValueId prev = a.add(leaf);
+  for (int k = 0; k < 40; ++k) {
+    Value l;
+    l.kind = ValueKind::list;
+    l.items = {prev, prev};
+    prev = a.add(l);
+  }
+  auto y = omegaconf_to_yaml(a, prev);
+  ASSERT_FALSE(y.ok());
+  EXPECT_EQ(y.error().code, "MG-SCHEMA-EXPORT-CFG");
+}
