@@ -641,7 +641,7 @@ class Emitter {
   }
 
   static constexpr size_t kWidth = 80;  // PyYAML best_width
-  static constexpr uint64_t kMaxNodes = 1000000;   // released configs have ~1,500
+  static constexpr uint64_t kMaxNodes = 200000;    // released configs have ~1,500 (XpCfgLimits::max_nodes)
   static constexpr size_t kMaxBytes = 64u << 20;
   uint64_t nodes_ = 0;
   const ValueArena& a_;
