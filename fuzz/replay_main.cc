@@ -1,6 +1,7 @@
 // Replay main for builds without libFuzzer (GCC, or clang without -fsanitize=fuzzer): runs every file
 // given (directories recursively, in sorted order) through the target once. A crash, a sanitizer report or
 // an exception fails the run; ctest uses this to replay corpus/fuzz/<layer> and corpus/regressions/<layer>.
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
