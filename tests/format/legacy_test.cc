@@ -2,9 +2,11 @@
 // Expected offsets come from tests/format/legacy_fixtures.py, which walks the files with Python's own pickle
 // module; storage byte sizes are also checked against what torch.load reports.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <filesystem>
 #include <optional>
 
 #include "mgcheck/format/container.h"
@@ -46,25 +48,48 @@ Outcome read(const std::vector<uint8_t>& b, const mf::Limits& limits = {}) {
   return o;
 }
 
+// The fixture script's output, generated once per script version and shared by every test process
+// (ctest runs each test case in its own process). Returns "" and sets `err` when generation fails.
+std::string cached_fixtures(const std::string& script_rel, const std::string& tag, std::string& err) {
+  namespace fs = std::filesystem;
+  const std::string script = mt::source_dir() + "/" + script_rel;
+  const size_t h = std::hash<std::string>{}(mt::read_text(script));
+  const fs::path dir = fs::path(mt::binary_dir()) / "Testing" / (tag + "-fixtures-" + std::to_string(h));
+  if (fs::exists(dir / "layout.json")) return dir.string();
+  const fs::path tmp = dir.string() + ".tmp-" + std::to_string(::getpid());
+  fs::create_directories(tmp);
+  // Run as a file, not with -c: torch.jit.script needs the module's source.
+  auto r = mt::run_process({"/usr/bin/python3", script, tmp.string()});
+  if (r.exit_code != 0) {
+    err = r.err;
+    fs::remove_all(tmp);
+    return "";
+  }
+  std::error_code ec;
+  fs::rename(tmp, dir, ec);  // another process may have won the race: then use its copy
+  if (ec) fs::remove_all(tmp);
+  return dir.string();
+}
+
 class LegacyTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new mt::TempDir("legacy");
-    auto r = mt::run_process({"/usr/bin/python3", mt::source_dir() + "/tests/format/legacy_fixtures.py", dir_->path()});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    layout_ = new nlohmann::json(nlohmann::json::parse(mt::read_text(dir_->file("layout.json"))));
+    std::string err;
+    dir_ = cached_fixtures("tests/format/legacy_fixtures.py", "legacy", err);
+    ASSERT_FALSE(dir_.empty()) << err;
+    layout_ = new nlohmann::json(nlohmann::json::parse(mt::read_text(dir_ + "/layout.json")));
   }
   static void TearDownTestSuite() {
     delete layout_;
-    delete dir_;
+    layout_ = nullptr;
   }
-  static std::vector<uint8_t> bytes(const std::string& c) { return mt::read_file(dir_->file(c + ".pt")); }
+  static std::vector<uint8_t> bytes(const std::string& c) { return mt::read_file(dir_ + "/" + c + ".pt"); }
   static const nlohmann::json& layout(const std::string& c) { return (*layout_)[c]; }
 
-  static mt::TempDir* dir_;
+  static std::string dir_;
   static nlohmann::json* layout_;
 };
-mt::TempDir* LegacyTest::dir_ = nullptr;
+std::string LegacyTest::dir_;
 nlohmann::json* LegacyTest::layout_ = nullptr;
 
 }  // namespace

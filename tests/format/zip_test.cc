@@ -2,6 +2,7 @@
 // own PyTorchFileWriter) and by Python's zipfile, and against byte patches of them. Expected offsets come
 // from tests/format/zip_fixtures.py, which walks each archive with struct and cross-checks with zipfile.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -94,14 +95,36 @@ void rename(std::vector<uint8_t>& b, const Entry& e, const std::string& to) {
   std::copy(to.begin(), to.end(), b.begin() + static_cast<long>(e.lho + 30));
 }
 
+// The fixture script's output, generated once per script version and shared by every test process
+// (ctest runs each test case in its own process). Returns "" and sets `err` when generation fails.
+std::string cached_fixtures(const std::string& script_rel, const std::string& tag, std::string& err) {
+  namespace fs = std::filesystem;
+  const std::string script = mt::source_dir() + "/" + script_rel;
+  const size_t h = std::hash<std::string>{}(mt::read_text(script));
+  const fs::path dir = fs::path(mt::binary_dir()) / "Testing" / (tag + "-fixtures-" + std::to_string(h));
+  if (fs::exists(dir / "layout.json")) return dir.string();
+  const fs::path tmp = dir.string() + ".tmp-" + std::to_string(::getpid());
+  fs::create_directories(tmp);
+  // Run as a file, not with -c: torch.jit.script needs the module's source.
+  auto r = mt::run_process({"/usr/bin/python3", script, tmp.string()});
+  if (r.exit_code != 0) {
+    err = r.err;
+    fs::remove_all(tmp);
+    return "";
+  }
+  std::error_code ec;
+  fs::rename(tmp, dir, ec);  // another process may have won the race: then use its copy
+  if (ec) fs::remove_all(tmp);
+  return dir.string();
+}
+
 class ZipTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new mt::TempDir("zip");
-    // Run as a file, not with -c: torch.jit.script needs the module's source.
-    auto r = mt::run_process({"/usr/bin/python3", mt::source_dir() + "/tests/format/zip_fixtures.py", dir_->path()});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    auto j = nlohmann::json::parse(mt::read_text(dir_->file("layout.json")));
+    std::string err;
+    dir_ = cached_fixtures("tests/format/zip_fixtures.py", "zip", err);
+    ASSERT_FALSE(dir_.empty()) << err;
+    auto j = nlohmann::json::parse(mt::read_text(dir_ + "/layout.json"));
     for (auto& [name, v] : j.items()) {
       Layout l;
       l.size = v["size"];
@@ -128,17 +151,13 @@ class ZipTest : public ::testing::Test {
       layouts_[name] = l;
     }
   }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
-  static std::vector<uint8_t> bytes(const std::string& c) { return mt::read_file(dir_->file(c + ".th")); }
+  static std::vector<uint8_t> bytes(const std::string& c) { return mt::read_file(dir_ + "/" + c + ".th"); }
   static const Layout& layout(const std::string& c) { return layouts_.at(c); }
 
-  static mt::TempDir* dir_;
+  static std::string dir_;
   static std::map<std::string, Layout> layouts_;
 };
-mt::TempDir* ZipTest::dir_ = nullptr;
+std::string ZipTest::dir_;
 std::map<std::string, Layout> ZipTest::layouts_;
 
 }  // namespace
