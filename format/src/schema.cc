@@ -50,7 +50,7 @@ class Checker {
   }
 
   std::string file_label() const {
-    return info_.role == FileRole::lm ? "state_dict.bin (LM)" : "compression_state_dict.bin (compression model)";
+    return info_.role == FileRole::lm ? "the LM file" : "the compression model file";
   }
 
   // The string keys of the root dict, in order.
