@@ -92,6 +92,13 @@ for t in loaded.values():
     s = t.storage()
     seen[s.data_ptr()] = s.nbytes() if hasattr(s, "nbytes") else s.size() * s.element_size()
 lay["torch_storage_bytes"] = sorted(seen.values())
+# The walker's offsets are right only if the bytes there are exactly the storages torch.load returns.
+blobs = {}
+for t in loaded.values():
+    u = t.storage().untyped()
+    blobs[u.data_ptr()] = bytes(u.tolist())
+file_blobs = sorted(orig[st["data_offset"]:st["data_offset"] + st["bytes"]] for st in lay["storages"])
+assert sorted(blobs.values()) == file_blobs, "storage bytes differ from torch.load's"
 
 # File offset of the BINPERSID that first names each key (the key's string comes right before it).
 import pickletools
