@@ -342,4 +342,110 @@ GenerateResult generate(const LmModel& lm, const ConditionList& conditions, int6
   return res;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Reference comparison of the LM stages
+
+std::vector<StageResult> compare_lm_stages(const LmModel& lm, const ReferenceSet& refs, const CodesDecoder& decoder) {
+  std::vector<StageResult> out;
+  auto guarded = [&](const std::string& stage, const std::function<void()>& body) {
+    try {
+      body();
+    } catch (const std::exception& e) {
+      StageResult r;
+      r.stage = stage;
+      r.note = std::string("libtorch error: ") + e.what();
+      if (auto nl = r.note.find('\n'); nl != std::string::npos) r.note.resize(nl);
+      out.push_back(std::move(r));
+    }
+  };
+  // Logits either in full or in the top-16 form (card 2048 fixtures): ours gathered at the reference's
+  // indices must equal the reference values.
+  auto logits_stage = [&](const std::string& stage, const torch::Tensor& ours) {
+    if (refs.has(stage)) {
+      out.push_back(compare_stage(stage, ours, refs.at(stage), kLogitsTolerance, false));
+    } else if (refs.has(stage + "_top16_values") && refs.has(stage + "_top16_indices")) {
+      const auto& idx = refs.at(stage + "_top16_indices");
+      out.push_back(compare_stage(stage + "_top16_values", ours.gather(-1, idx.to(torch::kInt64)),
+                                  refs.at(stage + "_top16_values"), kLogitsTolerance, false));
+    }
+  };
+  for (const auto& name : lm.provider_order()) {
+    const std::string e = "null_cond/" + name + "/emb", m = "null_cond/" + name + "/mask";
+    if (!refs.has(e)) continue;
+    guarded(e, [&] {
+      auto c = lm.null_condition(name, refs.at(e).size(0));
+      out.push_back(compare_stage(e, c.emb.to(torch::kFloat32), refs.at(e), 0.0, true));
+      if (refs.has(m)) out.push_back(compare_stage(m, c.mask, refs.at(m), 0.0, true));
+    });
+  }
+  const bool has_text = refs.has("text_cond/t5_hidden") && refs.has("text_cond/t5_mask");
+  if (has_text && refs.has("text_cond/description_emb"))
+    guarded("text_cond/description_emb", [&] {
+      auto c = lm.t5_condition("description", refs.at("text_cond/t5_hidden"), refs.at("text_cond/t5_mask"));
+      out.push_back(compare_stage("text_cond/description_emb", c.emb.to(torch::kFloat32),
+                                  refs.at("text_cond/description_emb"), kConditionTolerance, false));
+    });
+  if (refs.has("lm/sequence_in")) {
+    const auto& seq = refs.at("lm/sequence_in");
+    if (refs.has("lm/logits_null"))
+      guarded("lm/logits_null", [&] { logits_stage("lm/logits_null", lm.forward(seq.narrow(0, 0, 1), lm.null_conditions(1))); });
+    if (has_text)
+      guarded("lm/logits_text", [&] {
+        const auto& h = refs.at("text_cond/t5_hidden");
+        ConditionList conds{{"description", lm.t5_condition("description", h, refs.at("text_cond/t5_mask"))}};
+        logits_stage("lm/logits_text", lm.forward(seq.narrow(0, 0, h.size(0)), conds));
+      });
+  }
+  if (refs.has("lm/codes_in") && refs.has("lm/pred_logits_null"))
+    guarded("lm/pred_logits_null", [&] {
+      auto p = lm.compute_predictions(refs.at("lm/codes_in").narrow(0, 0, 1), lm.null_conditions(1));
+      out.push_back(compare_stage("lm/pred_logits_null", p.logits, refs.at("lm/pred_logits_null"), kLogitsTolerance, false));
+      if (refs.has("lm/pred_mask_null"))
+        out.push_back(compare_stage("lm/pred_mask_null", p.mask.to(torch::kInt64),
+                                    refs.at("lm/pred_mask_null").to(torch::kInt64), 0.0, true));
+    });
+  auto gen_stages = [&](const std::string& stage, const ConditionList& conds, int64_t B, const GenerateParams& p,
+                        bool informative) {
+    guarded(stage, [&] {
+      auto res = generate(lm, conds, B, p, informative ? CodesDecoder{} : decoder);
+      out.push_back(compare_stage(stage + "/codes", res.codes, refs.at(stage + "/codes"), 0.0, true, informative));
+      if (informative) return;
+      logits_stage(stage + "/step_logits_cfg_item0", res.step_logits);
+      if (res.audio.defined() && refs.has(stage + "/audio"))
+        out.push_back(compare_stage(stage + "/audio", res.audio, refs.at(stage + "/audio"), kAudioTolerance, false));
+    });
+  };
+  GenerateParams greedy;
+  greedy.sampling.use_sampling = false;
+  greedy.cfg_coef = 3.0;  // the fixtures' classifier_free_guidance.inference_coef, passed explicitly
+  greedy.record_step_logits = true;
+  if (refs.has("gen_greedy_uncond/codes")) {
+    const auto& c = refs.at("gen_greedy_uncond/codes");
+    auto p = greedy;
+    p.max_gen_len = c.size(2);
+    gen_stages("gen_greedy_uncond", lm.null_conditions(c.size(0)), c.size(0), p, false);
+  }
+  if (refs.has("gen_greedy_text/codes") && has_text) {
+    const auto& c = refs.at("gen_greedy_text/codes");
+    auto p = greedy;
+    p.max_gen_len = c.size(2);
+    const int64_t B = c.size(0);
+    guarded("gen_greedy_text", [&] {
+      ConditionList conds{{"description", lm.t5_condition("description", refs.at("text_cond/t5_hidden").narrow(0, 0, B),
+                                                          refs.at("text_cond/t5_mask").narrow(0, 0, B))}};
+      gen_stages("gen_greedy_text", conds, B, p, false);
+    });
+  }
+  if (refs.has("gen_sampled_uncond/codes")) {
+    const auto& c = refs.at("gen_sampled_uncond/codes");
+    GenerateParams p;
+    p.max_gen_len = c.size(2);
+    p.sampling = {true, 1.0, std::min<int64_t>(50, lm.card()), 0.0};
+    p.cfg_coef = 3.0;
+    p.seed = 1234;
+    gen_stages("gen_sampled_uncond", lm.null_conditions(c.size(0)), c.size(0), p, true);
+  }
+  return out;
+}
+
 }  // namespace mgcheck::model

@@ -209,6 +209,20 @@ TEST_P(GenerateFixtureTest, Bfloat16GenerationRunsAndStaysClose) {
   std::printf("[ info ] %s bf16 greedy code agreement with AudioCraft fp32: %.3f\n", GetParam().c_str(), agree);
 }
 
+TEST_P(GenerateFixtureTest, ReferenceStagesAllPass) {
+  auto c = open_case(GetParam());
+  ASSERT_TRUE(c);
+  format::Findings f;
+  auto refs = model::load_reference(test::fixture_dir(GetParam()) + "/refs.pt", f);
+  ASSERT_TRUE(refs);
+  auto stages = model::compare_lm_stages(*c->lm, refs.value(), decoder_of(*c));
+  EXPECT_GE(stages.size(), 8u);
+  for (const auto& r : stages) {
+    std::printf("[ stage ] %s %s\n", GetParam().c_str(), model::format_stage(r).c_str());
+    if (!r.informative) EXPECT_TRUE(r.pass) << model::format_stage(r);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AudiocraftTiny, GenerateFixtureTest,
                          ::testing::Values("a_small_like", "c_stereo_like", "e_encodec_reflect", "e_pretrained_ref"));
 
@@ -318,7 +332,13 @@ format::LmConfig small_config() {
 
 TEST(Bench, MusicgenSmallDecodeStep) {
   if (!std::getenv("MGCHECK_LM_BENCH")) GTEST_SKIP() << "set MGCHECK_LM_BENCH=1";
-  const auto threads = model::configure_threads(1, 2);
+  // MGCHECK_LM_BENCH_BLAS overrides the OpenBLAS thread count (default 2), MGCHECK_LM_BENCH_STEPS the
+  // number of timed steps (default 20). OpenBLAS threads spin: on a loaded machine use 1.
+  const char* blas_env = std::getenv("MGCHECK_LM_BENCH_BLAS");
+  const char* steps_env = std::getenv("MGCHECK_LM_BENCH_STEPS");
+  const int blas = blas_env ? std::atoi(blas_env) : 2;
+  const int64_t timed = steps_env ? std::atoll(steps_env) : 20;
+  const auto threads = model::configure_threads(1, blas);
   const auto c = small_config();
   std::map<std::string, torch::Tensor> w;
   const int64_t D = 1024, F = 4096;
@@ -355,14 +375,14 @@ TEST(Bench, MusicgenSmallDecodeStep) {
     auto nulls = lm.value().null_conditions(1);
     model::ConditionList cond_list{{"description", text}};
     auto both = LmModel::concat_batch({&cond_list, &nulls});
-    const int64_t steps = 60;
+    const int64_t steps = timed + 1;
     auto st = lm.value().begin_stream(both, 2, steps + 1);
     auto tok = torch::full({2, 4, 1}, 2048, torch::kInt64);
     lm.value().step(st, tok);  // warm-up / first step
     const auto t0 = std::chrono::steady_clock::now();
-    for (int64_t s = 0; s < 40; ++s) lm.value().step(st, tok);
-    const double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / 40.0;
+    for (int64_t s = 0; s < timed; ++s) lm.value().step(st, tok);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
+                      static_cast<double>(timed);
     std::printf("[ bench ] musicgen-small-shaped decode step (batch 2, CFG), %s, %s: %.1f ms/step\n",
                 model::dtype_label(dtype).c_str(), threads.c_str(), ms);
     RecordProperty(model::dtype_label(dtype) + "_ms_per_step", std::to_string(ms));

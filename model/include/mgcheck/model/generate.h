@@ -12,6 +12,7 @@
 #include <torch/types.h>
 
 #include "mgcheck/model/lm.h"
+#include "mgcheck/model/reference.h"
 
 namespace mgcheck::model {
 
@@ -54,14 +55,15 @@ GenerateResult generate(const LmModel& lm, const ConditionList& conditions, int6
 torch::Tensor sample_next_token(const torch::Tensor& logits, const SamplingParams& params,
                                 at::Generator& generator);
 
-// The stored state of an export's reference tensors (refs.pt) comparison, one stage per tensor group.
-struct LmStageResult {
-  std::string stage;        // e.g. "lm/logits_null"
-  bool passed = false;
-  bool informative = false; // sampled stages: reported, never failing
-  double max_abs_diff = 0;  // floats; for codes the number of differing entries
-  double tolerance = 0;
-  std::string detail;
-};
+// Tolerances of the LM stages (corpus/audiocraft-tiny/README.md "Tolerances").
+inline constexpr double kLogitsTolerance = 1e-4;
+inline constexpr double kConditionTolerance = 1e-5;
+
+// Recomputes every LM stage present in `refs` with `lm` (and `decoder` for audio): null_cond/* (exact),
+// text_cond/description_emb (1e-5), lm/logits_null, lm/logits_text or its top-16 form, lm/pred_logits_null
+// (1e-4, NaN pattern included), gen_greedy_{uncond,text}/codes (exact), their step_logits_cfg_item0 (1e-4)
+// and audio (1e-5), gen_sampled_uncond/codes (informative). libtorch errors become failed stages.
+std::vector<StageResult> compare_lm_stages(const LmModel& lm, const ReferenceSet& refs,
+                                           const CodesDecoder& decoder = {});
 
 }  // namespace mgcheck::model
