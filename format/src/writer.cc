@@ -222,8 +222,8 @@ Status write_archive(Sink& sink, const WValue& root, const WriteOptions& opts) {
   if (auto st = rec("byteorder", kLittle); !st) return st;
   for (const auto& s : pickled->storages)
     if (auto st = rec("data/" + s.key, s.bytes); !st) return st;
-  for (const auto& [name, bytes] : opts.extra_records)
-    if (auto st = rec(name, bytes); !st) return st;
+  for (const auto& [name, bytes] : opts.extra_records)  // never omitted: omit + extra replaces a record
+    if (auto st = write_record(sink, opts.folder + "/" + name, bytes, opts.alignment, central); !st) return st;
   if (auto st = rec("version", kVersion); !st) return st;
   return write_central_and_end(sink, central);
 }

@@ -58,7 +58,7 @@ struct WriteOptions {
 
   // Testing hooks for building deliberately broken files; never set them in production.
   bool check_tensors = true;        // refuse views, dtypes and sizes torch.load would reject
-  std::vector<std::string> omit_records;  // record names (under the folder) to leave out
+  std::vector<std::string> omit_records;  // generated record names (under the folder) to leave out
   std::vector<std::pair<std::string, std::vector<uint8_t>>> extra_records;  // written before "version"
   std::string location = "cpu";     // the persistent ids' location string
   // File variant only: the archive starts this many bytes into the file, after a sparse hole, so the
