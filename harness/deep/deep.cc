@@ -140,12 +140,6 @@ class DeepRun {
     }
     const torch::Device dev = device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
     const torch::Dtype dtype = deep::dtype_of(precision);
-    std::string why;
-    if (precision != "fp32" && !model::encodec_dtype_supported(dtype, dev, &why)) {
-      skip_all(device, precision, cells,
-               "libtorch cannot run " + precision + " on " + device + " here: " + why);
-      return;
-    }
     if (!q_.lm_ready()) {
       skip_all(device, precision, cells, "the LM was not built: quick found problems in the LM file (see findings)");
       if (!report_.findings.has_errors())
@@ -160,7 +154,7 @@ class DeepRun {
     try {
       built.lm = deep::build_lm(q_, dev, dtype, build_findings);
       if (!built.lm) build_error = "the LM could not be built";
-      else built.encodec = deep::build_encodec(q_, dev, dtype, build_findings);
+      else built.encodec = build_decoder(dev, dtype, precision, build_findings);
     } catch (const std::exception& e) {
       build_error = std::string("libtorch error while building: ") + e.what();
     }
@@ -204,13 +198,38 @@ class DeepRun {
         // One cell's libtorch error (OOM, unsupported op, shape error) is that cell's failure only.
         std::string msg = e.what();
         if (auto nl = msg.find('\n'); nl != std::string::npos) msg = msg.substr(0, nl);
-        fail_cell(c, "MG-AUDIO-CELL-ERROR", "the cell raised: " + msg,
-                  "read the message; OOM: lower --duration; unsupported precision: drop it from --precisions");
+        if (s.precision != "fp32" && unsupported_dtype_error(msg)) {
+          // A platform limit (an op libtorch lacks for this dtype on this device), not a model defect.
+          c.status = "skip";
+          c.reason = "libtorch cannot run " + s.precision + " on " + s.device + " here: " + msg;
+        } else {
+          fail_cell(c, "MG-AUDIO-CELL-ERROR", "the cell raised: " + msg,
+                    "read the message; OOM: lower --duration; unsupported precision: drop it from --precisions");
+        }
       }
+      if (!decoder_note_.empty() && c.status != "skip") c.extra["decoder_precision"] = decoder_note_;
       progress("cell " + s.name() + ": " + c.status + " (" + std::to_string(c.seconds) + " s)");
       report_.cells.push_back(c);
     }
     if (device == "cpu" && precision == "fp32") reference_models_ = std::move(built);
+  }
+
+  // The EnCodec of a cell. When libtorch cannot run the codec in a reduced precision on this device
+  // (e.g. reflect padding in bf16 on CPU), the LM still runs in that precision and decodes with an fp32
+  // codec; the cells say so (`decoder_precision`).
+  std::optional<model::Encodec> build_decoder(const torch::Device& dev, torch::Dtype dtype, const std::string& precision,
+                                              format::Findings& findings) {
+    decoder_note_.clear();
+    if (precision == "fp32") return deep::build_encodec(q_, dev, dtype, findings);
+    std::string why;
+    if (model::encodec_dtype_supported(dtype, dev, &why)) return deep::build_encodec(q_, dev, dtype, findings);
+    decoder_note_ = "fp32 (libtorch cannot run EnCodec in " + precision + " here: " + why + ")";
+    return deep::build_encodec(q_, dev, torch::kFloat32, findings);
+  }
+
+  static bool unsupported_dtype_error(const std::string& msg) {
+    return msg.find("not implemented for 'BFloat16'") != std::string::npos ||
+           msg.find("not implemented for 'Half'") != std::string::npos;
   }
 
   model::GenerateParams params_for(const std::string& config) const {
@@ -452,6 +471,7 @@ class DeepRun {
   std::map<std::string, Baseline> baselines_;
   Built reference_models_;
   std::vector<CellMedia> media_;
+  std::string decoder_note_;
 };
 
 }  // namespace

@@ -186,10 +186,12 @@ void run_encode(const std::string& target, const std::string& wav, const std::st
   }
   if (!require_sample_rate(a, static_cast<int>(enc->sample_rate()), wav, err)) {
     add_error(report, "MG-AUDIO-SAMPLE-RATE", err, "resample the file first (mgcheck has no resampler)", wav);
+    report.forced = Verdict::usage;  // the input file, not the target, is wrong
     return;
   }
   if (!convert_channels(a, enc->channels(), err)) {
     add_error(report, "MG-AUDIO-WAV", err, "pass mono or a file with the model's channel count", wav);
+    report.forced = Verdict::usage;
     return;
   }
   try {
