@@ -222,7 +222,19 @@ class DeepRun {
     decoder_note_.clear();
     if (precision == "fp32") return deep::build_encodec(q_, dev, dtype, findings);
     std::string why;
-    if (model::encodec_dtype_supported(dtype, dev, &why)) return deep::build_encodec(q_, dev, dtype, findings);
+    if (model::encodec_dtype_supported(dtype, dev, &why)) {
+      auto enc = deep::build_encodec(q_, dev, dtype, findings);
+      if (!enc) return enc;
+      try {  // the probe is generic: one real decode finds ops this codec needs and the dtype lacks
+        auto codes = torch::zeros({1, enc->num_codebooks(), 2}, torch::TensorOptions().dtype(torch::kInt64).device(dev));
+        (void)enc->decode(codes);
+        return enc;
+      } catch (const std::exception& e) {
+        std::string msg = e.what();
+        if (!unsupported_dtype_error(msg)) return enc;  // a real failure: the cells will report it
+        why = msg.substr(0, msg.find('\n'));
+      }
+    }
     decoder_note_ = "fp32 (libtorch cannot run EnCodec in " + precision + " here: " + why + ")";
     return deep::build_encodec(q_, dev, torch::kFloat32, findings);
   }
