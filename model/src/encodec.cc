@@ -19,7 +19,7 @@ using format::Findings;
 using format::SeanetConfig;
 
 format::Finding config_finding(const std::string& file, std::string message) {
-  format::Finding f = format::make_error("MG-MODEL-CONFIG", std::move(message),
+  format::Finding f = format::make_error("MG-MODEL-ENCODEC-CONFIG", std::move(message),
                                          "the compression xp.cfg asks for a model mgcheck cannot rebuild");
   f.file = file;
   return f;
@@ -28,6 +28,21 @@ format::Finding config_finding(const std::string& file, std::string message) {
 // ---- Convolutions ------------------------------------------------------------------------------------
 
 enum class PadMode { constant, reflect, replicate, circular };
+
+// torch's reflection padding. libtorch 1.13 has no CPU reflection_pad1d kernel for float16/bfloat16, so
+// for those the same samples are gathered by index: a pure copy, bit-identical, no precision change.
+torch::Tensor reflect_pad(const torch::Tensor& x, int64_t left, int64_t right) {
+  const auto st = x.scalar_type();
+  if (st != torch::kFloat16 && st != torch::kBFloat16) return at::reflection_pad1d(x, {left, right});
+  const int64_t n = x.size(-1);
+  if (left >= n || right >= n) throw std::invalid_argument("reflect padding must be shorter than the input");
+  auto idx_opt = torch::TensorOptions().dtype(torch::kInt64).device(x.device());
+  // Output position p ∈ [−left, n + right) reads |p| on the left, 2(n−1) − p on the right.
+  torch::Tensor p = torch::arange(-left, n + right, idx_opt);
+  torch::Tensor idx = p.abs();
+  idx = torch::where(idx > n - 1, 2 * (n - 1) - idx, idx);
+  return x.index_select(-1, idx);
+}
 
 // mirrors audiocraft/modules/conv.py pad1d: reflect on inputs no longer than the padding first appends
 // zeros so that the reflection is defined, then drops them again.
@@ -46,7 +61,7 @@ torch::Tensor pad1d(const torch::Tensor& x, int64_t left, int64_t right, PadMode
         extra = max_pad - length + 1;
         in = at::constant_pad_nd(x, {0, extra}, 0.0);
       }
-      torch::Tensor padded = at::reflection_pad1d(in, {left, right});
+      torch::Tensor padded = reflect_pad(in, left, right);
       return extra ? padded.narrow(-1, 0, padded.size(-1) - extra) : padded;
     }
   }

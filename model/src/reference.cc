@@ -41,7 +41,7 @@ format::Result<ReferenceSet> load_reference(const std::string& path, format::Fin
   const auto& ck = refs.file.checkpoint;
   const auto& arena = ck.pickle.arena;
   if (!arena.is_dict(ck.pickle.root) || !arena.is_dict(arena.dict_get(ck.pickle.root, "tensors"))) {
-    format::Finding f = format::make_error("MG-REF-LAYOUT", "reference file has no 'tensors' dict at its root",
+    format::Finding f = format::make_error("MG-REF-READ", "reference file has no 'tensors' dict at its root",
                                            "pass a refs.pt written as {'tensors': {...}, 'meta_json': str}");
     f.file = ck.file;
     findings.push(f);

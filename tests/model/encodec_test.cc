@@ -271,7 +271,7 @@ TEST(Encodec, UnsupportedSettingsAreRefused) {
     Findings findings;
     auto model = Encodec::build(cfg, weights, opt, findings);
     EXPECT_FALSE(model.ok()) << variant;
-    EXPECT_TRUE(findings.has_code(variant == 3 ? "MG-MODEL-PRECISION" : "MG-MODEL-CONFIG")) << dump(findings);
+    EXPECT_TRUE(findings.has_code(variant == 3 ? "MG-MODEL-PRECISION" : "MG-MODEL-ENCODEC-CONFIG")) << dump(findings);
   }
 }
 

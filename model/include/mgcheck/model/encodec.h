@@ -38,7 +38,7 @@ struct EncodeResult {
 class Encodec {
  public:
   // Builds the model. Refusals (each also pushed to `findings`, then the first is returned):
-  // MG-MODEL-CONFIG (unsupported or inconsistent setting), MG-MODEL-MISSING-WEIGHT, MG-MODEL-SHAPE,
+  // MG-MODEL-ENCODEC-CONFIG (unsupported or inconsistent setting), MG-MODEL-MISSING-WEIGHT, MG-MODEL-SHAPE,
   // MG-MODEL-DTYPE, MG-MODEL-UNEXPECTED-WEIGHT, MG-MODEL-PRECISION (dtype/device not available),
   // MG-MODEL-TORCH-ERROR.
   static format::Result<Encodec> build(const format::CompressionConfig& cfg, WeightMap& weights,

@@ -41,7 +41,7 @@ struct ReferenceSet {
   const torch::Tensor& at(const std::string& name) const { return tensors.at(name); }
 };
 
-// Errors: the reader's, or MG-REF-LAYOUT when the root is not {'tensors': {...}, ...}.
+// Errors: the reader's, or MG-REF-READ when the root is not {'tensors': {...}, ...}.
 format::Result<ReferenceSet> load_reference(const std::string& path, format::Findings& findings);
 
 struct StageResult {
