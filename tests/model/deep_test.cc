@@ -341,5 +341,58 @@ TEST(Deep, PrecisionCellsAreComparedWithFp32) {
   std::printf("[ info ] bf16 vs fp32: %s\n", v.dump().c_str());
 }
 
+// ---- the CLI (the built binaries; skipped when they were not built) ----------------------------------
+
+bool cli_built() {
+  return fs::exists(test::mgcheck_binary()) && fs::exists(fs::path(test::mgcheck_binary()).parent_path() / "mgcheck-torch");
+}
+
+TEST(DeepCli, GenerateDecodeEncodeRoundTripLoadsInPythonTorch) {
+  if (!cli_built()) GTEST_SKIP() << "mgcheck / mgcheck-torch not built";
+  if (!test::python_torch_available()) GTEST_SKIP() << "python3 torch not available";
+  TempDir dir("deepcli");
+  const std::string fx = test::fixture_dir("e_encodec_reflect");
+  auto g = test::run_process({test::mgcheck_binary(), "generate", fx, "--out", dir.file("gen.pt"), "--greedy",
+                              "--duration", "0.16", "-q"});
+  ASSERT_EQ(g.exit_code, 0) << g.out << g.err;
+  auto d = test::run_process({test::mgcheck_binary(), "decode", fx, dir.file("gen.pt"), "--out", dir.file("dec.pt"), "-q"});
+  ASSERT_EQ(d.exit_code, 0) << d.out << d.err;
+  auto w = test::run_process({test::mgcheck_binary(), "decode", fx, dir.file("gen.pt"), "--out", dir.file("dec.wav"), "-q"});
+  ASSERT_EQ(w.exit_code, 0) << w.out << w.err;
+  auto e = test::run_process({test::mgcheck_binary(), "encode", fx, dir.file("dec_0.wav"), "--out", dir.file("enc.pt"), "-q"});
+  ASSERT_EQ(e.exit_code, 0) << e.out << e.err;
+  // AudioCraft's greedy unconditional run (cfg 3.0, 8 frames) is what generate --greedy must reproduce.
+  auto py = test::run_python(R"(
+import sys, torch
+g = torch.load(sys.argv[1], weights_only=True)
+ref = torch.load(sys.argv[2], weights_only=True)['tensors']
+assert set(g) == {'codes', 'audio'}, g.keys()
+assert g['codes'].dtype == torch.int64 and g['audio'].dtype == torch.float32
+assert torch.equal(g['codes'], ref['gen_greedy_uncond/codes'])
+assert (g['audio'] - ref['gen_greedy_uncond/audio']).abs().max() < 1e-5
+d = torch.load(sys.argv[3], weights_only=True)
+assert torch.equal(d['audio'], g['audio'])
+e = torch.load(sys.argv[4], weights_only=True)
+assert e['codes'].dtype == torch.int64 and tuple(e['codes'].shape) == (1, 4, 8), e['codes'].shape
+print('ok')
+)",
+                             {dir.file("gen.pt"), fx + "/refs.pt", dir.file("dec.pt"), dir.file("enc.pt")});
+  EXPECT_EQ(py.exit_code, 0) << py.err;
+  // e_encodec_reflect runs at 16 kHz: its WAV at c_stereo_like (32 kHz) is refused, exit 3 (no resampler).
+  auto sr = test::run_process({test::mgcheck_binary(), "encode", test::fixture_dir("c_stereo_like"), dir.file("dec_0.wav"),
+                               "--out", dir.file("x.pt"), "-q"});
+  EXPECT_EQ(sr.exit_code, 3) << sr.out << sr.err;
+}
+
+TEST(DeepCli, JsonOnStdoutIsTheWholeReport) {
+  if (!cli_built()) GTEST_SKIP() << "mgcheck / mgcheck-torch not built";
+  auto r = test::run_process({test::mgcheck_binary(), "deep", test::fixture_dir("c_stereo_like"), "--json", "-"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["command"], "deep");
+  EXPECT_EQ(j["cells"].size(), 3u);
+  EXPECT_EQ(j["environment"]["threads"], 1);
+}
+
 }  // namespace
 }  // namespace mgcheck
