@@ -699,7 +699,11 @@ bool encodec_dtype_supported(torch::Dtype dtype, const torch::Device& device, st
     const int64_t one = 1, zero = 0, two = 2;
     torch::Tensor y = at::conv1d(pad1d(x, 2, 2, PadMode::reflect), w, b, c10::IntArrayRef(one),
                                  c10::IntArrayRef(zero), c10::IntArrayRef(two), 1);
-    y = at::conv_transpose1d(at::elu(y, 1.0), w, b, {2}, {0}, {0}, 1, {1});
+    // in != out channels: libtorch 1.13's CPU bf16 conv_transpose1d mixes them up (a libtorch bug; the
+    // decoder's upsampling layers always change the width), so the probe must use a real shape.
+    torch::Tensor wt = torch::ones({2, 1, 3}, opt);
+    y = at::conv_transpose1d(at::elu(y, 1.0), wt, b.narrow(0, 0, 1), {2}, {0}, {0}, 1, {1});
+    y = y.expand({1, 2, y.size(2)}).contiguous();
     // (replicate padding is not probed: no shipped config uses it, and libtorch 1.13 lacks a CPU bf16
     // replication_pad1d kernel; a replicate-padded model in bf16 fails in its own cell instead.)
     y = at::constant_pad_nd(y, {1, 1}, 0.0);
