@@ -743,7 +743,9 @@ void weights_breakage(Generator& g, ExportCase& x) {
   // NaN / Inf at the first, a middle and the last element of a float16 tensor.
   const std::pair<const char*, uint16_t> bad[] = {{"MG-WEIGHTS-NAN", 0x7E00}, {"MG-WEIGHTS-INF", 0x7C00},
                                                   {"MG-WEIGHTS-INF", 0xFC00}};
-  for (auto [code, bits] : bad) {
+  for (const auto& entry : bad) {
+    const char* code = entry.first;
+    const uint16_t bits = entry.second;  // a plain local: clang 14 cannot capture structured bindings
     for (const char* name : {"emb.0.weight", "transformer.layers.1.linear2.weight", "out_norm.bias"}) {
       for (int where = 0; where < 2; ++where) {
         Bytes lm = x.edited([&](WValue& t) {
