@@ -600,17 +600,20 @@ int main(int argc, char** argv) {
     if (wanted(o, "quick")) {
       long peak_anon = 0, maxrss = 0;
       int status = 0;
-      run.time("mgcheck quick (CLI, every CRC + NaN/Inf scan + SHA-256)", group, cache, total,
-               [&] {
-                 auto c = run_child({MGCHECK_CLI, "quick", o.model});
-                 peak_anon = std::max(peak_anon, c.peak_anon_kb);
-                 maxrss = std::max(maxrss, c.maxrss_kb);
-                 status = c.status;
-               },
-               prepare)
-          .extra = {{"peak_anon_rss_MB", static_cast<double>(peak_anon) / 1024.0},
-                    {"peak_rss_incl_mapped_file_MB", static_cast<double>(maxrss) / 1024.0},
-                    {"exit_status", WIFEXITED(status) ? WEXITSTATUS(status) : -1}};
+      Row& row = run.time("mgcheck quick (CLI, every CRC + NaN/Inf scan + SHA-256)", group, cache, total,
+                          [&] {
+                            auto c = run_child({MGCHECK_CLI, "quick", o.model});
+                            peak_anon = std::max(peak_anon, c.peak_anon_kb);
+                            maxrss = std::max(maxrss, c.maxrss_kb);
+                            status = c.status;
+                          },
+                          prepare);
+      // Filled after the runs (an assignment's right side would be evaluated before them).
+      row.extra = {{"peak_anon_rss_MB", static_cast<double>(peak_anon) / 1024.0},
+                   {"peak_rss_incl_mapped_file_MB", static_cast<double>(maxrss) / 1024.0},
+                   {"exit_status", WIFEXITED(status) ? WEXITSTATUS(status) : -1}};
+      std::fprintf(stderr, "    peak anonymous RSS %.1f MB, peak RSS with the mapped file %.1f MB\n",
+                   static_cast<double>(peak_anon) / 1024.0, static_cast<double>(maxrss) / 1024.0);
     }
     if (wanted(o, "python")) {
       Row r;
@@ -676,8 +679,8 @@ int main(int argc, char** argv) {
                Built b;
                ok = mgcheck_build(lm, comp, *cfgs, torch::kFloat32, b) && ok;
              },
-             {}, reps)
-        .extra["ok"] = ok;
+             {}, reps);
+    run.rows().back().extra["ok"] = ok;
     run.time("model build: naive libtorch (construct modules + pickle_load + copy by name)", "build", "warm", total,
              [&] {
                NaiveBuilt nb;
