@@ -1,6 +1,7 @@
 #include "mgcheck/harness/quick.h"
 
 #include <filesystem>
+#include <future>
 
 #include "mgcheck/format/inventory.h"
 #include "mgcheck/format/weights_scan.h"
@@ -38,10 +39,14 @@ bool read_file(LoadedFile& f, Report& report, const QuickOptions& opts) {
   FileInfo info;
   info.path = f.path;
   info.bytes = f.source->size();
-  info.sha256 = sha256_hex(f.source->bytes());
+  // The SHA-256 for the report is the most expensive pass over the bytes (~1.5 GB/s with SHA-NI, against
+  // ~10 GB/s for CRC-32): run it on a second thread while the reader verifies CRCs and parses.
+  std::future<std::string> digest =
+      std::async(std::launch::async, [bytes = f.source->bytes()] { return sha256_hex(bytes); });
   format::ReadOptions ro;
   ro.verify_crc = opts.verify_crc;
   auto ck = format::read_checkpoint(*f.source, report.limits, ro, report.findings);
+  info.sha256 = digest.get();
   if (ck) {
     info.format = format::container_kind_name(ck->kind);
     info.tensors = ck->named.size();
