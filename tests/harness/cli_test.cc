@@ -248,3 +248,46 @@ assert a['exported'] is True and isinstance(a['version'], str)
   EXPECT_EQ(run_process({mgcheck_binary(), "export", "lm", ckpt, out.path(), "--quiet"}).exit_code, 1);
   EXPECT_EQ(run_process({mgcheck_binary(), "export", "lm", ckpt, out.path(), "--quiet", "--force"}).exit_code, 0);
 }
+
+TEST(Cli, StereoWeightsUnderMonoConfigAreNamed) {
+  // A stereo LM (8 codebooks) whose xp.cfg was edited to a mono layout: emb.4-7 / linears.4-7 are unexpected.
+  TempDir dir("stereo-mono");
+  auto py = run_python(R"(
+import sys, re, torch
+d = torch.load(sys.argv[1], map_location='cpu')
+cfg = d['xp.cfg']
+cfg = re.sub(r'(?m)^(transformer_lm:\n(?:  .*\n)*?)  n_q: 8$', r'\1  n_q: 4', cfg)
+cfg = re.sub(r'(?m)^(interleave_stereo_codebooks:\n)  use: true$', r'\1  use: false', cfg)
+cfg = re.sub(r'(?m)^channels: 2$', 'channels: 1', cfg)
+cfg = cfg.replace('- 0\n    - 0\n    - 1\n    - 1\n    - 2\n    - 2\n    - 3\n    - 3', '- 0\n    - 1\n    - 2\n    - 3')
+assert cfg != d['xp.cfg']
+d['xp.cfg'] = cfg
+torch.save(d, sys.argv[2])
+)", {fixture_dir("c_stereo_like") + "/state_dict.bin", dir.file("state_dict.bin")});
+  ASSERT_EQ(py.exit_code, 0) << py.err;
+  fs::copy_file(fixture_dir("c_stereo_like") + "/compression_state_dict.bin", dir.file("compression_state_dict.bin"));
+  json j = run_json({"quick", dir.path()}, 1);
+  ASSERT_TRUE(has_code(j, "MG-SHAPE-UNEXPECTED")) << j["findings"].dump(1);
+  bool named = false;
+  for (const auto& f : j["findings"])
+    if (f["code"] == "MG-SHAPE-UNEXPECTED" && f.dump().find("emb.{4-7}") != std::string::npos) named = true;
+  EXPECT_TRUE(named) << j["findings"].dump(1);
+}
+
+TEST(Cli, CardMismatchBetweenFilesFails) {
+  // The LM of a_small_like (card 256) next to the EnCodec of c_stereo_like (64 bins).
+  TempDir dir("card");
+  fs::copy_file(fixture_dir("a_small_like") + "/state_dict.bin", dir.file("state_dict.bin"));
+  fs::copy_file(fixture_dir("c_stereo_like") + "/compression_state_dict.bin", dir.file("compression_state_dict.bin"));
+  json j = run_json({"quick", dir.path()}, 1);
+  EXPECT_TRUE(has_code(j, "MG-CONFIG-MISMATCH-CARD")) << j["findings"].dump(1);
+}
+
+TEST(Cli, MissingFilesFail) {
+  TempDir lm_only("lm-only"), comp_only("comp-only");
+  fs::copy_file(fixture_dir("a_small_like") + "/state_dict.bin", lm_only.file("state_dict.bin"));
+  fs::copy_file(fixture_dir("a_small_like") + "/compression_state_dict.bin",
+                comp_only.file("compression_state_dict.bin"));
+  EXPECT_TRUE(has_code(run_json({"quick", lm_only.path()}, 1), "MG-SCHEMA-MISSING-FILE"));
+  EXPECT_TRUE(has_code(run_json({"quick", comp_only.path()}, 1), "MG-SCHEMA-MISSING-FILE"));
+}
