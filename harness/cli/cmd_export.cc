@@ -2,6 +2,7 @@
 // functions without Python. Atomic writes; never overwrites without --force; the result is checked by the
 // same reader `quick` uses.
 #include <filesystem>
+#include <list>
 
 #include "commands.h"
 #include "mgcheck/format/export.h"
@@ -18,7 +19,8 @@ struct ExportArgs {
 
 void add_export_sub(CLI::App* parent, Context& ctx, const std::string& name, format::ExportWhat what,
                     const std::string& help, const std::string& input_help) {
-  auto* args = new ExportArgs();
+  static std::list<ExportArgs> storage;  // one per subcommand, lives as long as the CLI (no leak)
+  auto* args = &storage.emplace_back();
   auto* cmd = parent->add_subcommand(name, help);
   cmd->add_option(what == format::ExportWhat::pretrained ? "NAME" : "CKPT", args->input, input_help)->required();
   cmd->add_option("OUTDIR", args->outdir, "output directory (created if needed)")->required();

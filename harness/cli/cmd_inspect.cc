@@ -12,8 +12,10 @@ void register_inspect(CLI::App& app, Context& ctx) {
       "Parse one torch.save file strictly (zip or legacy) without executing anything, and print its format,\n"
       "archive folder, records, top-level structure, every tensor (name, dtype, shape, strides, storage offset,\n"
       "bytes) and every pickle GLOBAL it references. Exit 0 pass, 1 fail, 2 unsafe, 3 usage, 4 internal error.");
-  auto* opts = new harness::ReportOptions();
-  auto* file = new std::string();
+  static harness::ReportOptions opts_storage{};  // lives as long as the CLI (no leak)
+  auto* opts = &opts_storage;
+  static std::string file_storage{};  // lives as long as the CLI (no leak)
+  auto* file = &file_storage;
   cmd->add_option("FILE", *file, "the torch.save file (e.g. state_dict.bin)")->required();
   harness::add_report_options(cmd, *opts);
   cmd->callback([&ctx, opts, file] {

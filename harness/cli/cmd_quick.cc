@@ -18,9 +18,12 @@ void register_quick(CLI::App& app, Context& ctx) {
       "  mgcheck quick exports/my-finetune\n"
       "  mgcheck quick facebook/musicgen-small --json report.json --junit junit.xml\n"
       "  mgcheck quick exports/x --strict --sarif results.sarif");
-  auto* opts = new harness::ReportOptions();
-  auto* target = new std::string();
-  auto* no_crc = new bool(false);
+  static harness::ReportOptions opts_storage{};  // lives as long as the CLI (no leak)
+  auto* opts = &opts_storage;
+  static std::string target_storage{};  // lives as long as the CLI (no leak)
+  auto* target = &target_storage;
+  static bool no_crc_storage{false};  // lives as long as the CLI (no leak)
+  auto* no_crc = &no_crc_storage;
   cmd->add_option("TARGET", *target, "export directory, file, or Hugging Face repo id")->required();
   cmd->add_flag("--no-crc", *no_crc, "skip CRC-32 verification of zip records (faster; torch never checks them)");
   harness::add_report_options(cmd, *opts);
