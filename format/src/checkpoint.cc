@@ -106,6 +106,12 @@ class CheckpointReader {
         ck_.version_record.assign(reinterpret_cast<const char*>(d.data()), std::min<size_t>(d.size(), 64));
         break;
       }
+    if (pkl->size > limits_.max_pickle_bytes)
+      return fatal(at(make_error("MG-PICKLE-LIMIT-SIZE",
+                                 "data.pkl is " + std::to_string(pkl->size) + " bytes, more than max_pickle_bytes (" +
+                                     std::to_string(limits_.max_pickle_bytes) + ")",
+                                 "raise --limit max_pickle_bytes only for a trusted file"),
+                      pkl->data_offset, "data.pkl"));
     PickleOptions po;
     po.file = src_.name();
     po.record = "data.pkl";

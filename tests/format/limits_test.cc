@@ -185,9 +185,8 @@ TEST(Limits, MaxPickleBytesLegacy) {
                   read_with(file, &Limits::max_pickle_bytes, longest - 1), "MG-IO-LEGACY-PICKLE-TOO-LARGE");
 }
 
-// Known gap (reported to the lead): Limits::max_pickle_bytes is documented as "size of data.pkl" but
-// the zip path never compares data.pkl's size with it (checkpoint.cc read_zip_container).
-TEST(Limits, DISABLED_MaxPickleBytesZipDataPkl) {
+// max_pickle_bytes bounds data.pkl in the zip path too (checked before the pickle machine runs).
+TEST(Limits, MaxPickleBytesZipDataPkl) {
   PickleBytes p;
   p.proto().empty_dict().stop();  // 5 bytes
   WriteOptions wo;
@@ -196,7 +195,9 @@ TEST(Limits, DISABLED_MaxPickleBytesZipDataPkl) {
   auto file = write_torch_save(WValue(WDict{}), wo);
   ASSERT_TRUE(file.ok());
   Findings past = read_with(file.value(), &Limits::max_pickle_bytes, p.bytes.size() - 1);
-  EXPECT_TRUE(past.has_errors());
+  EXPECT_TRUE(past.has_code("MG-PICKLE-LIMIT-SIZE"));
+  Findings at = read_with(file.value(), &Limits::max_pickle_bytes, p.bytes.size());
+  EXPECT_FALSE(at.has_code("MG-PICKLE-LIMIT-SIZE"));
 }
 
 TEST(Limits, MaxPickleOpcodes) {
