@@ -18,6 +18,12 @@ bool ByteSource::read_at(uint64_t off, uint64_t len, std::span<const uint8_t>& o
   return true;
 }
 
+bool ByteSource::copy_out(uint64_t off, std::span<uint8_t> out) const noexcept {
+  if (!fits(off, out.size(), size())) return false;
+  if (!out.empty()) std::memcpy(out.data(), bytes().data() + off, out.size());
+  return true;
+}
+
 MemorySource::MemorySource(std::vector<uint8_t> bytes, std::string name)
     : owned_(std::move(bytes)), view_(owned_), name_(std::move(name)) {}
 
@@ -61,12 +67,25 @@ Result<std::unique_ptr<MappedFile>> MappedFile::open(const std::string& path) {
     }
     m->addr_ = a;
   }
-  ::close(fd);  // the mapping stays valid; the size was fixed at open time
+  m->fd_ = fd;  // kept for copy_out; the size was fixed at open time
   return m;
 }
 
 MappedFile::~MappedFile() {
   if (addr_ != nullptr) ::munmap(addr_, static_cast<size_t>(size_));
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool MappedFile::copy_out(uint64_t off, std::span<uint8_t> out) const noexcept {
+  if (!fits(off, out.size(), size_)) return false;
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(off + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
 }
 
 }  // namespace mgcheck::format

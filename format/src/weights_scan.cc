@@ -220,7 +220,15 @@ WeightsScan scan_weights(const Checkpoint& ckpt, const WeightsScanOptions& opts,
                   t.dtype == DType::float64;
     ws.dtype_counts[dtype_name(t.dtype)]++;
     if (st.floating) {
-      scan_tensor(t, st);
+      const auto* pre = opts.precomputed;
+      if (pre != nullptr && nt.tensor < pre->size() && (*pre)[nt.tensor]) {
+        const ScannedCounts& sc = *(*pre)[nt.tensor];
+        st.counts = sc.counts;
+        st.first_nan_offset = sc.first_nan_offset;
+        st.first_inf_offset = sc.first_inf_offset;
+      } else {
+        scan_tensor(t, st);
+      }
       ws.bytes_scanned += st.counts.elements * itemsize(t.dtype);
       st.all_zero = st.numel > 0 && st.counts.elements == st.numel && st.counts.zero == st.numel;
       if (opts.expected_float_dtype && t.dtype != *opts.expected_float_dtype) unexpected[dtype_name(t.dtype)]++;

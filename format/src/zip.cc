@@ -706,17 +706,11 @@ Result<ZipArchive> ZipReader::run() {
                  "torch.save never shares bytes between records: re-save the file", c.name);
     expected = std::max(expected, entry_end);
     // CRC only over bytes not already covered, so aliased entries cannot multiply the work.
-    if (opts_.verify_crc && c.method == 0 && !overlaps) {
+    rec.crc_verifiable = c.method == 0 && !overlaps;
+    if (opts_.verify_crc && rec.crc_verifiable) {
       uint32_t got = crc32(za.data(src_, rec));
       rec.crc_ok = got == c.crc;
-      if (!rec.crc_ok && c.crc == 0 && rec.size > 0)
-        push_warning("MG-ZIP-CRC-ZERO", rec.data_offset,
-                     "stored CRC-32 is 0 for non-empty data (written with CRC computation disabled?)",
-                     "integrity cannot be checked; re-save with CRCs enabled", rec.name);
-      else if (!rec.crc_ok)
-        push_error("MG-ZIP-CRC", rec.data_offset, "CRC-32 mismatch: stored " + hex(c.crc) + ", data has " + hex(got),
-                   "the record's bytes changed after saving (corruption or tampering): download the file again",
-                   rec.name);
+      if (auto f = crc_finding(rec, got, src_.name())) out_.push(std::move(*f));
     }
     za.records.push_back(std::move(rec));
     cds.push_back(std::move(c));
@@ -752,6 +746,21 @@ const ZipRecord* ZipArchive::find(std::string_view name) const {
   for (const auto& r : records)
     if (r.name == name) return &r;
   return nullptr;
+}
+
+std::optional<Finding> crc_finding(const ZipRecord& rec, uint32_t computed, const std::string& file) {
+  if (computed == rec.crc32) return std::nullopt;
+  Finding f = rec.crc32 == 0 && rec.size > 0
+                  ? make_warning("MG-ZIP-CRC-ZERO",
+                                 "stored CRC-32 is 0 for non-empty data (written with CRC computation disabled?)",
+                                 "integrity cannot be checked; re-save with CRCs enabled")
+                  : make_error("MG-ZIP-CRC", "CRC-32 mismatch: stored " + hex(rec.crc32) + ", data has " + hex(computed),
+                               "the record's bytes changed after saving (corruption or tampering): download the file "
+                               "again");
+  f.file = file;
+  f.offset = rec.data_offset;
+  f.name = rec.name;
+  return f;
 }
 
 Result<ZipArchive> read_zip(const ByteSource& src, const Limits& limits, const ZipOptions& opts, Findings& findings) {

@@ -35,6 +35,7 @@ void register_quick(CLI::App& app, Context& ctx) {
       if (!harness::apply_limits(report, *opts)) return harness::finish_report(report, *opts);
       harness::QuickOptions qo;
       qo.verify_crc = !*no_crc;
+      qo.hash = !opts->json.empty();  // files[].sha256 appears in the JSON report only
       (void)harness::run_quick(*target, qo, report);
       return harness::finish_report(report, *opts);
     });

@@ -24,6 +24,12 @@ class ByteSource {
   // Checked positional read: an empty optional-like result when [off, off+len) is out of range.
   // Returns nullptr-data span on failure; callers test ok via the bool overload below.
   bool read_at(uint64_t off, uint64_t len, std::span<const uint8_t>& out) const noexcept;
+
+  // Copies [off, off + out.size()) into `out`. False when the range is out of bounds or the read fails.
+  // The default copies from bytes(); a file overrides it with pread(2) on its descriptor, which streams
+  // large ranges without faulting in the mapping's page tables (a full pass over a mapped GB costs
+  // ~0.6 s of page faults on a paravirtualised guest against ~0.2 s for read(2)).
+  virtual bool copy_out(uint64_t off, std::span<uint8_t> out) const noexcept;
 };
 
 // Owns a copy of (or a reference to) bytes in memory. Used by tests and fuzzers.
@@ -55,9 +61,14 @@ class MappedFile final : public ByteSource {
     return {static_cast<const uint8_t*>(addr_), static_cast<size_t>(size_)};
   }
   const std::string& name() const noexcept override { return path_; }
+  // pread(2) on the descriptor the mapping was made from (kept open: the same file, never re-opened by
+  // path). A short read (the file shrank after open) is a failure, not a crash as it would be through
+  // the mapping (SIGBUS).
+  bool copy_out(uint64_t off, std::span<uint8_t> out) const noexcept override;
 
  private:
   MappedFile() = default;
+  int fd_ = -1;
   void* addr_ = nullptr;
   uint64_t size_ = 0;
   std::string path_;

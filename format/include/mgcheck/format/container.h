@@ -1,6 +1,7 @@
 // Container detection and the record-level view of a torch.save file (torch-save-format.md §1, §2, §5).
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -37,6 +38,7 @@ struct ZipRecord {
   uint64_t size = 0;           // stored == uncompressed size
   uint32_t crc32 = 0;          // from the central directory
   bool crc_ok = false;         // verified against the data
+  bool crc_verifiable = false; // stored and not aliasing an earlier record: its CRC is (or can be) checked
   bool zip64 = false;
 };
 
@@ -66,6 +68,11 @@ struct ZipOptions {
 // may still have error findings (bad CRC, gaps, ...): check `findings`. Codes: MG-ZIP-* (docs/error-codes.d/zip.md).
 Result<ZipArchive> read_zip(const ByteSource& src, const Limits& limits, const ZipOptions& opts,
                             Findings& findings);
+
+// The finding for a record whose data has CRC-32 `computed` (nullopt when it matches): MG-ZIP-CRC, or the
+// warning MG-ZIP-CRC-ZERO when the stored CRC is 0 for non-empty data. read_zip and a deferred pass over
+// the bytes (byte_pass.h) report through this one function.
+std::optional<Finding> crc_finding(const ZipRecord& rec, uint32_t computed, const std::string& file);
 
 // CRC-32 (zlib polynomial) via libdeflate.
 uint32_t crc32(std::span<const uint8_t> bytes, uint32_t seed = 0) noexcept;

@@ -47,12 +47,21 @@ struct TensorStats {
   bool all_zero = false;          // floating, numel > 0, every element ±0
 };
 
+// A tensor's counts gathered by another pass over its bytes (byte_pass.h): what scan_tensor would find.
+struct ScannedCounts {
+  FloatCounts counts;                        // first_* are linear element indices within the tensor
+  std::optional<uint64_t> first_nan_offset;  // file offsets
+  std::optional<uint64_t> first_inf_offset;
+};
+
 struct WeightsScanOptions {
   // The dtype AudioCraft writes for floating tensors of this file (float16 for the LM, float32 for
   // EnCodec, musicgen-model.md §1.2); others get one MG-WEIGHTS-DTYPE note. nullopt: no expectation.
   std::optional<DType> expected_float_dtype;
   // Only tensors whose path starts with this prefix ("best_state/"); empty: every reachable tensor.
   std::string path_prefix;
+  // Counts already gathered, by tensor index (Checkpoint::tensors): such tensors are not read again.
+  const std::vector<std::optional<ScannedCounts>>* precomputed = nullptr;
 };
 
 struct WeightsScan {

@@ -2,6 +2,7 @@
 // xp.cfg, typed configs, inventory, cross-file consistency, weights scan and CRCs — no model is built and
 // no libtorch is needed. `deep` runs it first and reuses what it produced (nothing is read twice).
 #pragma once
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,10 @@ namespace mgcheck::harness {
 struct QuickOptions {
   format::Env env = format::Env::from_process();
   bool verify_crc = true;
+  // SHA-256 of each file for the JSON report's files[].sha256 (contract §6). It is the costliest pass
+  // (~1.6 GB/s against ~10 GB/s for CRC-32), so it runs on its own thread, and the CLI asks for it only
+  // when a report that carries it is written.
+  bool hash = true;
 };
 
 // One file of the export, as far as it could be read. `source` keeps the mapping alive for the views.
@@ -29,6 +34,10 @@ struct LoadedFile {
   std::optional<format::Checkpoint> checkpoint;
   format::ExportInfo info;
   std::optional<format::XpCfg> cfg;
+  size_t file_index = 0;               // this file's entry in Report::files
+  // The SHA-256 being computed on another thread (declared after `source`, so it is joined before the
+  // source it reads is destroyed).
+  std::future<std::optional<std::string>> digest;
 };
 
 struct QuickResult {
