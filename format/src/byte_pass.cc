@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <thread>
 
 #include "mgcheck/format/checked.h"
 #include "mgcheck/format/container.h"
@@ -63,12 +64,20 @@ std::vector<Item> plan(const ByteSource& src, const Checkpoint& ck, const BytePa
   return items;
 }
 
-void finish(const Item& it, const ByteSource& src, Checkpoint& ck, BytePass& out, Findings& findings) {
+// What one group of items produced (a thread's share).
+struct Partial {
+  Findings findings;
+  uint64_t bytes_read = 0;
+  uint32_t records_verified = 0;
+  bool read_failed = false;
+};
+
+void finish(const Item& it, const ByteSource& src, Checkpoint& ck, BytePass& out, Partial& part) {
   if (it.is_crc) {
     ZipRecord& r = ck.records[it.index];
     r.crc_ok = it.crc == r.crc32;
-    ++out.records_verified;
-    if (auto f = crc_finding(r, it.crc, src.name())) findings.push(std::move(*f));
+    ++part.records_verified;
+    if (auto f = crc_finding(r, it.crc, src.name())) part.findings.push(std::move(*f));
     return;
   }
   ScannedCounts sc;
@@ -76,33 +85,25 @@ void finish(const Item& it, const ByteSource& src, Checkpoint& ck, BytePass& out
   const uint64_t isz = itemsize(it.dtype);
   if (sc.counts.first_nan) sc.first_nan_offset = it.begin + *sc.counts.first_nan * isz;
   if (sc.counts.first_inf) sc.first_inf_offset = it.begin + *sc.counts.first_inf * isz;
-  out.counts[it.index] = sc;
+  out.counts[it.index] = sc;  // distinct tensor per item: groups never write the same element
 }
 
-}  // namespace
-
-BytePass byte_pass(const ByteSource& src, Checkpoint& ck, const BytePassOptions& opts, Findings& findings) {
-  BytePass out;
-  out.counts.resize(ck.tensors.size());
-  std::vector<Item> items = plan(src, ck, opts);
-  if (items.empty()) return out;
-  const uint64_t chunk = std::max<uint64_t>(64, (static_cast<uint64_t>(opts.chunk_bytes) + 63) / 64 * 64);
+// Reads items [first, last) (sorted by begin) span by span in chunk-aligned pieces.
+void sweep(const ByteSource& src, Checkpoint& ck, std::vector<Item>& items, size_t first, size_t last_item,
+           uint64_t chunk, BytePass& out, Partial& part) {
   // Ranges closer than this are read through (local headers between records are ~100 bytes).
   constexpr uint64_t kReadThrough = 64 * 1024;
   std::unique_ptr<uint8_t[]> buf(new uint8_t[chunk]);
-
   std::vector<size_t> active;  // indices into items that started and have not ended
-  size_t next = 0;
-  // Merge the items into spans, then read each span in chunk-aligned pieces.
-  while (next < items.size()) {
+  size_t next = first;
+  while (next < last_item) {
     uint64_t span_begin = items[next].begin;
     uint64_t span_end = items[next].end;
     size_t last = next + 1;
-    while (last < items.size() && items[last].begin <= span_end + kReadThrough) {
+    while (last < last_item && items[last].begin <= span_end + kReadThrough) {
       span_end = std::max(span_end, items[last].end);
       ++last;
     }
-    // Items of this span: next .. last-1, sorted by begin.
     size_t started = next;
     uint64_t pos = span_begin;
     do {
@@ -117,27 +118,26 @@ BytePass byte_pass(const ByteSource& src, Checkpoint& ck, const BytePassOptions&
                                "make sure the file is not being written to, then check the storage it is on");
         f.file = src.name();
         f.offset = pos;
-        findings.push(std::move(f));
-        out.read_failed = true;
-        for (auto& c : out.counts) c.reset();
-        return out;
+        part.findings.push(std::move(f));
+        part.read_failed = true;
+        return;
       }
-      out.bytes_read += n;
+      part.bytes_read += n;
       while (started < last && items[started].begin < chunk_end) active.push_back(started++);
       for (size_t a : active) {
         Item& it = items[a];
         const uint64_t lo = std::max(pos, it.begin), hi = std::min(chunk_end, it.end);
         if (lo >= hi) continue;
-        std::span<const uint8_t> part(buf.get() + (lo - pos), static_cast<size_t>(hi - lo));
+        std::span<const uint8_t> piece(buf.get() + (lo - pos), static_cast<size_t>(hi - lo));
         if (it.is_crc)
-          it.crc = crc32(part, it.crc);
+          it.crc = crc32(piece, it.crc);
         else
-          scan_float_bytes(it.dtype, part, it.counts, (lo - it.begin) / itemsize(it.dtype));
+          scan_float_bytes(it.dtype, piece, it.counts, (lo - it.begin) / itemsize(it.dtype));
       }
       // Items that ended within this chunk are complete.
       std::erase_if(active, [&](size_t a) {
         if (items[a].end > chunk_end) return false;
-        finish(items[a], src, ck, out, findings);
+        finish(items[a], src, ck, out, part);
         return true;
       });
       pos = chunk_end;
@@ -145,11 +145,64 @@ BytePass byte_pass(const ByteSource& src, Checkpoint& ck, const BytePassOptions&
     // Zero-length items at the span end (an empty record) were started but never overlapped.
     while (started < last) active.push_back(started++);
     std::erase_if(active, [&](size_t a) {
-      finish(items[a], src, ck, out, findings);
+      finish(items[a], src, ck, out, part);
       return true;
     });
     next = last;
   }
+}
+
+// Cut points [0 = c0 < c1 < ... < cn = items.size()] splitting the bytes into ~equal groups, only where no
+// earlier item reaches past the next one's start.
+std::vector<size_t> cuts(const std::vector<Item>& items, unsigned groups) {
+  std::vector<size_t> out{0};
+  const uint64_t lo = items.front().begin;
+  uint64_t hi = lo;
+  for (const auto& it : items) hi = std::max(hi, it.end);
+  uint64_t reach = 0;  // max end of items before index i
+  unsigned g = 1;
+  for (size_t i = 0; i < items.size() && g < groups; ++i) {
+    const uint64_t target = lo + (hi - lo) / groups * g;
+    if (i > 0 && reach <= items[i].begin && items[i].begin >= target) {
+      out.push_back(i);
+      ++g;
+    }
+    reach = std::max(reach, items[i].end);
+  }
+  out.push_back(items.size());
+  return out;
+}
+
+}  // namespace
+
+BytePass byte_pass(const ByteSource& src, Checkpoint& ck, const BytePassOptions& opts, Findings& findings) {
+  BytePass out;
+  out.counts.resize(ck.tensors.size());
+  std::vector<Item> items = plan(src, ck, opts);
+  if (items.empty()) return out;
+  const uint64_t chunk = std::max<uint64_t>(64, (static_cast<uint64_t>(opts.chunk_bytes) + 63) / 64 * 64);
+  uint64_t bytes = 0;
+  for (const auto& it : items) bytes += it.end - it.begin;
+  const unsigned groups = bytes >= opts.parallel_min_bytes ? std::max(1u, std::min(opts.threads, 16u)) : 1u;
+  const std::vector<size_t> bounds = cuts(items, groups);
+  std::vector<Partial> parts(bounds.size() - 1);
+  if (parts.size() == 1) {
+    sweep(src, ck, items, 0, items.size(), chunk, out, parts[0]);
+  } else {
+    std::vector<std::thread> pool;
+    for (size_t g = 1; g < parts.size(); ++g)
+      pool.emplace_back([&, g] { sweep(src, ck, items, bounds[g], bounds[g + 1], chunk, out, parts[g]); });
+    sweep(src, ck, items, bounds[0], bounds[1], chunk, out, parts[0]);
+    for (auto& t : pool) t.join();
+  }
+  for (auto& p : parts) {
+    out.bytes_read += p.bytes_read;
+    out.records_verified += p.records_verified;
+    out.read_failed |= p.read_failed;
+    for (auto& f : p.findings.items()) findings.push(std::move(f));
+  }
+  if (out.read_failed)
+    for (auto& c : out.counts) c.reset();
   return out;
 }
 

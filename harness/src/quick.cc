@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <future>
+#include <thread>
 
 #include "mgcheck/format/byte_pass.h"
 #include "mgcheck/format/inventory.h"
@@ -147,6 +148,7 @@ void check_file(LoadedFile& f, FileRole role, QuickResult& q, Report& report, co
   bo.verify_crc = opts.verify_crc;
   bo.scan = f.info.best_state_ok;
   bo.path_prefix = f.info.best_state_prefix;
+  bo.threads = std::max(1u, std::min(2u, std::thread::hardware_concurrency()));
   format::BytePass pass = format::byte_pass(*f.source, *f.checkpoint, bo, report.findings);
   if (f.info.best_state_ok && !pass.read_failed) {
     format::WeightsScanOptions wo;

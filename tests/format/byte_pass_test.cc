@@ -75,7 +75,7 @@ Route mapped_route(const ByteSource& src) {
   return r;
 }
 
-Route streamed_route(const ByteSource& src, size_t chunk, BytePass* pass_out = nullptr) {
+Route streamed_route(const ByteSource& src, size_t chunk, BytePass* pass_out = nullptr, unsigned threads = 1) {
   Route r;
   ReadOptions ro;
   ro.verify_crc = false;
@@ -84,6 +84,8 @@ Route streamed_route(const ByteSource& src, size_t chunk, BytePass* pass_out = n
   r.ck = std::move(ck).value();
   BytePassOptions bo;
   bo.chunk_bytes = chunk;
+  bo.threads = threads;
+  bo.parallel_min_bytes = 0;
   BytePass pass = byte_pass(src, *r.ck, bo, r.findings);
   WeightsScanOptions wo;
   wo.precomputed = &pass.counts;
@@ -195,8 +197,9 @@ TEST(BytePass, SameFindingsAsTheMappedRouteOnEveryFixture) {
     auto mapped = MappedFile::open(path);
     ASSERT_TRUE(mapped) << path;
     for (size_t chunk : kChunks)
-      expect_same(mapped_route(*mapped.value()), streamed_route(*mapped.value(), chunk, nullptr),
-                  path + " chunk " + std::to_string(chunk));
+      for (unsigned threads : {1u, 2u, 3u})
+        expect_same(mapped_route(*mapped.value()), streamed_route(*mapped.value(), chunk, nullptr, threads),
+                    path + " chunk " + std::to_string(chunk) + " threads " + std::to_string(threads));
   }
 }
 
@@ -226,7 +229,9 @@ TEST(BytePass, SameFindingsOnCorruptedCopies) {
     MemorySource src(variants[i], path);
     Route a = mapped_route(src);
     EXPECT_TRUE(a.findings.has_code("MG-ZIP-CRC")) << "variant " << i;
-    for (size_t chunk : kChunks) expect_same(a, streamed_route(src, chunk), "variant " + std::to_string(i));
+    for (size_t chunk : kChunks)
+      for (unsigned threads : {1u, 2u})
+        expect_same(a, streamed_route(src, chunk, nullptr, threads), "variant " + std::to_string(i));
   }
 }
 

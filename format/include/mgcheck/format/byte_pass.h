@@ -23,6 +23,12 @@ struct BytePassOptions {
   bool scan = true;              // floating tensors (contiguous, element-aligned in the file)
   std::string path_prefix;       // tensors to scan, as WeightsScanOptions::path_prefix
   size_t chunk_bytes = 4u << 20; // read size; rounded up to a multiple of 64 (no element straddles two)
+  // Threads for large files: the items are cut into `threads` groups at record boundaries (no item
+  // spans two groups), each read and checked by its own thread with its own buffer; findings are merged
+  // in file order, so the result does not depend on the thread count. Files with fewer bytes to read
+  // than `parallel_min_bytes` use one thread.
+  unsigned threads = 1;
+  uint64_t parallel_min_bytes = 64u << 20;
 };
 
 struct BytePass {
