@@ -11,11 +11,16 @@ void register_decode(CLI::App& app, TorchContext& ctx) {
       "{'audio': float32 [B, C, N]}; otherwise 32-bit float WAV at the model's rate, exactly the decoder output\n"
       "(never normalised or clamped), one file per item (OUT_<b>.wav when B > 1).\n\n"
       "Example: mgcheck decode exports/x codes.pt --out out.wav");
-  auto* opts = new harness::ReportOptions();
-  auto* run = new harness::ModelRunOptions();
-  auto* target = new std::string();
-  auto* in = new std::string();
-  auto* out = new std::string();
+  static harness::ReportOptions opts_storage{};  // lives as long as the CLI (no leak)
+  auto* opts = &opts_storage;
+  static harness::ModelRunOptions run_storage{};  // lives as long as the CLI (no leak)
+  auto* run = &run_storage;
+  static std::string target_storage{};  // lives as long as the CLI (no leak)
+  auto* target = &target_storage;
+  static std::string in_storage{};  // lives as long as the CLI (no leak)
+  auto* in = &in_storage;
+  static std::string out_storage{};  // lives as long as the CLI (no leak)
+  auto* out = &out_storage;
   cmd->add_option("TARGET", *target, "export directory")->required();
   cmd->add_option("FILE", *in, "torch.save file holding 'codes'")->required();
   cmd->add_option("--out", *out, "OUT.wav or OUT.pt")->required();

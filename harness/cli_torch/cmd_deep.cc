@@ -22,13 +22,20 @@ void register_deep(CLI::App& app, TorchContext& ctx) {
       "  mgcheck deep exports/x --precisions fp32,bf16 --html report.html --wav-dir wavs\n"
       "  mgcheck deep corpus/audiocraft-tiny/a_small_like --reference corpus/audiocraft-tiny/a_small_like/refs.pt\n"
       "Exit 0 pass, 1 fail, 2 unsafe, 3 usage, 4 internal error.");
-  auto* opts = new harness::ReportOptions();
-  auto* m = new harness::MatrixOptions();
-  auto* target = new std::string();
-  auto* devices = new std::string("cpu");
-  auto* precisions = new std::string("fp32");
-  auto* configs = new std::string("all");
-  auto* frames = new int64_t(0);
+  static harness::ReportOptions opts_storage{};  // lives as long as the CLI (no leak)
+  auto* opts = &opts_storage;
+  static harness::MatrixOptions m_storage{};  // lives as long as the CLI (no leak)
+  auto* m = &m_storage;
+  static std::string target_storage{};  // lives as long as the CLI (no leak)
+  auto* target = &target_storage;
+  static std::string devices_storage{"cpu"};  // lives as long as the CLI (no leak)
+  auto* devices = &devices_storage;
+  static std::string precisions_storage{"fp32"};  // lives as long as the CLI (no leak)
+  auto* precisions = &precisions_storage;
+  static std::string configs_storage{"all"};  // lives as long as the CLI (no leak)
+  auto* configs = &configs_storage;
+  static int64_t frames_storage{0};  // lives as long as the CLI (no leak)
+  auto* frames = &frames_storage;
   cmd->add_option("TARGET", *target, "export directory, file, or Hugging Face repo id (offline)")->required();
   cmd->add_option("--devices", *devices, "cpu, cuda or all (cuda absent: skipped cells)")->default_str("cpu");
   cmd->add_option("--precisions", *precisions, "fp32, bf16, fp16 or all")->default_str("fp32");
@@ -45,7 +52,8 @@ void register_deep(CLI::App& app, TorchContext& ctx) {
       ->default_val(m->top_k);
   cmd->add_option("--top-p", m->top_p, "top-p of the sampled cell (0: off)")->default_val(m->top_p);
   cmd->add_option("--temperature", m->temperature, "temperature of the sampled cell")->default_val(m->temperature);
-  cmd->add_option("--cfg", *new double(0), "classifier-free guidance coefficient (default: the file's inference_coef)")
+  static double cfg_text_storage = 0;  // parsed again by each() into the optional cfg (no leak)
+  cmd->add_option("--cfg", cfg_text_storage, "classifier-free guidance coefficient (default: the file's inference_coef)")
       ->each([m](const std::string& s) { m->cfg = std::stod(s); });
   cmd->add_option("--condition-state", m->condition_state,
                   "text state for the text cells: torch.save {'hidden': [L, D], 'mask': [L]}")->type_name("FILE.pt");

@@ -12,11 +12,16 @@ void register_encode(CLI::App& app, TorchContext& ctx) {
       "mono, mono repeated). There is NO resampler: a file at another sample rate is refused — resample it\n"
       "first (sox IN.wav -r 32000 OUT.wav).\n\n"
       "Example: mgcheck encode exports/x song.wav --out codes.pt");
-  auto* opts = new harness::ReportOptions();
-  auto* run = new harness::ModelRunOptions();
-  auto* target = new std::string();
-  auto* wav = new std::string();
-  auto* out = new std::string();
+  static harness::ReportOptions opts_storage{};  // lives as long as the CLI (no leak)
+  auto* opts = &opts_storage;
+  static harness::ModelRunOptions run_storage{};  // lives as long as the CLI (no leak)
+  auto* run = &run_storage;
+  static std::string target_storage{};  // lives as long as the CLI (no leak)
+  auto* target = &target_storage;
+  static std::string wav_storage{};  // lives as long as the CLI (no leak)
+  auto* wav = &wav_storage;
+  static std::string out_storage{};  // lives as long as the CLI (no leak)
+  auto* out = &out_storage;
   cmd->add_option("TARGET", *target, "export directory")->required();
   cmd->add_option("IN", *wav, "input audio file")->required();
   cmd->add_option("--out", *out, "output torch.save file")->required()->type_name("FILE.pt");

@@ -15,10 +15,14 @@ void register_generate(CLI::App& app, TorchContext& ctx) {
       "  mgcheck generate exports/x --out gen.pt --duration 2 --wav-dir wavs\n"
       "  mgcheck generate exports/x --out codes.pt --greedy --no-decode\n"
       "Exit 0 written, 1 the target is defective or the audio fails its checks, 3 usage, 4 internal error.");
-  auto* opts = new harness::ReportOptions();
-  auto* g = new harness::GenerateOptions();
-  auto* target = new std::string();
-  auto* frames = new int64_t(0);
+  static harness::ReportOptions opts_storage{};  // lives as long as the CLI (no leak)
+  auto* opts = &opts_storage;
+  static harness::GenerateOptions g_storage{};  // lives as long as the CLI (no leak)
+  auto* g = &g_storage;
+  static std::string target_storage{};  // lives as long as the CLI (no leak)
+  auto* target = &target_storage;
+  static int64_t frames_storage{0};  // lives as long as the CLI (no leak)
+  auto* frames = &frames_storage;
   cmd->add_option("TARGET", *target, "export directory, file, or Hugging Face repo id (offline)")->required();
   cmd->add_option("--out", g->out, "output torch.save file")->required()->type_name("FILE.pt");
   cmd->add_option("--duration", g->duration, "seconds to generate")->default_val(g->duration);
@@ -28,7 +32,8 @@ void register_generate(CLI::App& app, TorchContext& ctx) {
   cmd->add_option("--top-k", g->top_k, "top-k sampling (min(top_k, card) is used)")->default_val(g->top_k)->excludes(greedy);
   cmd->add_option("--top-p", g->top_p, "top-p sampling (0: off)")->default_val(g->top_p)->excludes(greedy);
   cmd->add_option("--temperature", g->temperature, "sampling temperature")->default_val(g->temperature)->excludes(greedy);
-  cmd->add_option("--cfg", *new double(0), "classifier-free guidance coefficient (default: the file's, else 3.0)")
+  static double cfg_text_storage = 0;  // parsed again by each() into the optional cfg (no leak)
+  cmd->add_option("--cfg", cfg_text_storage, "classifier-free guidance coefficient (default: the file's, else 3.0)")
       ->each([g](const std::string& s) { g->cfg = std::stod(s); });
   cmd->add_option("--seed", g->seed, "sampling seed")->default_val(g->seed);
   cmd->add_option("--condition-state", g->condition_state, "text state {'hidden': [L, D], 'mask': [L]}")
