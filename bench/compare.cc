@@ -4,7 +4,8 @@
 // load average around every row, CPU and thread settings).
 //
 //   mgcheck-compare [--model DIR] [--reps N] [--json FILE] [--only quick,io,python,libtorch,build,decode,bandwidth]
-//                   [--threads N] [--no-cold] [--python /usr/bin/python3]
+//                   [--threads N (OpenBLAS + small-linear kernel, default 2)] [--torch-threads N (default 1)]
+//                   [--no-cold] [--python /usr/bin/python3]
 #include <fcntl.h>
 #include <libdeflate.h>
 #include <signal.h>
@@ -127,7 +128,8 @@ struct Options {
   std::string json_out = "bench-compare.json";
   std::set<std::string> only;
   bool cold = true;
-  int threads = 2;
+  int threads = 2;        // OpenBLAS and the small-linear kernel
+  int torch_threads = 1;  // libtorch intra-op (2 oversubscribes with OpenBLAS on 2 cores: up to 5× slower)
   std::string python = "/usr/bin/python3";
   int decode_steps = 20;
   std::vector<std::string> scaling;  // --scaling FILE...: quick time and memory per file size
@@ -517,7 +519,7 @@ int run_scaling(const Options& o) {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: mgcheck-compare [--model DIR] [--reps N] [--json FILE] [--threads N] [--no-cold]\n"
+               "usage: mgcheck-compare [--model DIR] [--reps N] [--json FILE] [--threads N] [--torch-threads N] [--no-cold]\n"
                "       [--only quick,io,python,libtorch,build,decode,encodec,bandwidth] [--decode-steps N] [--python PATH]\n"
                "       mgcheck-compare --scaling FILE... [--reps N] [--json FILE]   (options before --scaling)\n");
   return 2;
@@ -537,6 +539,7 @@ int main(int argc, char** argv) {
     else if (a == "--reps") o.reps = std::max(1, std::stoi(next()));
     else if (a == "--json") o.json_out = next();
     else if (a == "--threads") o.threads = std::max(1, std::stoi(next()));
+    else if (a == "--torch-threads") o.torch_threads = std::max(1, std::stoi(next()));
     else if (a == "--no-cold") o.cold = false;
     else if (a == "--python") o.python = next();
     else if (a == "--decode-steps") o.decode_steps = std::max(2, std::stoi(next()));
@@ -562,7 +565,7 @@ int main(int argc, char** argv) {
   env["files"] = {{"lm", lm}, {"lm_bytes", file_size(lm)}, {"compression", comp}, {"compression_bytes", file_size(comp)}};
 #ifdef MGCHECK_BENCH_TORCH
   env["libtorch_version"] = TORCH_VERSION;
-  env["threads"] = mgcheck::model::configure_threads(o.threads, o.threads);
+  env["threads"] = mgcheck::model::configure_threads(o.torch_threads, o.threads);
   env["torch_intra_op_threads"] = at::get_num_threads();
 #endif
   std::fprintf(stderr, "mgcheck-compare: %s (%.3f GB), %d repetitions, load %s\n", o.model.c_str(),

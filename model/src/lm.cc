@@ -3,6 +3,7 @@
 #include "mgcheck/model/lm.h"
 
 #include <cmath>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -10,6 +11,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "mgcheck/model/patterns.h"
+#include "mgcheck/model/small_linear.h"
 
 namespace mgcheck::model {
 namespace {
@@ -17,9 +19,34 @@ namespace {
 using format::ConditionerConfig;
 using format::LmConfig;
 
+// x·wᵀ + b. A few rows on the CPU (the decode step: batch 2 for CFG) go to the small_linear kernel, which
+// reads each weight once for all rows; everything else (prompt, CUDA, other dtypes) to at::linear.
+torch::Tensor linear_op(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  if (x.device().is_cpu() && w.device().is_cpu() && w.dim() == 2 && x.dim() >= 1 && x.size(-1) == w.size(1) &&
+      w.is_contiguous() && (!b.defined() || (b.is_contiguous() && b.scalar_type() == w.scalar_type())) &&
+      small_linear_supported()) {
+    const int64_t N = w.size(0), K = w.size(1);
+    const int64_t M = K > 0 ? x.numel() / K : 0;
+    std::optional<WeightType> type;
+    if (w.scalar_type() == torch::kFloat32) type = WeightType::f32;
+    if (w.scalar_type() == torch::kBFloat16) type = WeightType::bf16;
+    if (w.scalar_type() == torch::kFloat16) type = WeightType::f16;
+    if (type && M >= 1 && M <= kSmallLinearMaxRows && x.scalar_type() == w.scalar_type()) {
+      auto xf = x.to(torch::kFloat32).contiguous();  // no copy for fp32 activations
+      auto sizes = x.sizes().vec();
+      sizes.back() = N;
+      auto y = torch::empty(sizes, x.options().dtype(torch::kFloat32));
+      small_linear(xf.data_ptr<float>(), M, K, w.data_ptr(), *type, N, b.defined() ? b.data_ptr() : nullptr,
+                   y.data_ptr<float>());
+      return x.scalar_type() == torch::kFloat32 ? y : y.to(x.scalar_type());  // one rounding, as oneDNN's
+    }
+  }
+  return at::linear(x, w, b);
+}
+
 struct Linear {
   torch::Tensor w, b;  // b undefined when the module has no bias
-  torch::Tensor operator()(const torch::Tensor& x) const { return at::linear(x, w, b); }
+  torch::Tensor operator()(const torch::Tensor& x) const { return linear_op(x, w, b); }
 };
 
 struct Norm {
@@ -173,8 +200,8 @@ struct LmModel::Impl {
     const auto& a = l.cross;
     auto bk = a.in_b.defined() ? a.in_b.narrow(0, D, D) : torch::Tensor();
     auto bv = a.in_b.defined() ? a.in_b.narrow(0, 2 * D, D) : torch::Tensor();
-    auto k = at::linear(src, a.in_w.narrow(0, D, D), bk);
-    auto v = at::linear(src, a.in_w.narrow(0, 2 * D, D), bv);
+    auto k = linear_op(src, a.in_w.narrow(0, D, D), bk);
+    auto v = linear_op(src, a.in_w.narrow(0, 2 * D, D), bv);
     if (a.qk_norm) k = a.k_norm(k);
     return {heads_of(k, H), heads_of(v, H)};
   }
@@ -183,7 +210,7 @@ struct LmModel::Impl {
                             const torch::Tensor& cv) const {
     const auto& a = l.cross;
     auto bq = a.in_b.defined() ? a.in_b.narrow(0, 0, D) : torch::Tensor();
-    auto q = at::linear(query, a.in_w.narrow(0, 0, D), bq);
+    auto q = linear_op(query, a.in_w.narrow(0, 0, D), bq);
     if (a.qk_norm) q = a.q_norm(q);
     return a.out(attend(heads_of(q, H), ck, cv, {}, query.scalar_type()));
   }
@@ -193,7 +220,7 @@ struct LmModel::Impl {
   torch::Tensor self_block(size_t li, const torch::Tensor& x, int64_t P, LmStream* st) const {
     const auto& a = layers[li].self_attn;
     const int64_t B = x.size(0), n = x.size(1);
-    auto proj = at::linear(x, a.in_w, a.in_b);
+    auto proj = linear_op(x, a.in_w, a.in_b);
     auto q = proj.narrow(-1, 0, D), k = proj.narrow(-1, D, kvD), v = proj.narrow(-1, D + kvD, kvD);
     if (a.qk_norm) {
       q = a.q_norm(q);

@@ -1,6 +1,8 @@
 // WeightMap: checked tensors → torch tensors, with strict (load_state_dict(strict=True)-like) accounting.
 #include "mgcheck/model/weights.h"
 
+#include "mgcheck/model/small_linear.h"
+
 #include <sstream>
 
 #include <ATen/Parallel.h>
@@ -199,6 +201,12 @@ std::string configure_threads(int torch_threads, int blas_threads) {
 #else
   o << ", OpenBLAS not linked (requested " << blas_threads << ")";
 #endif
+  // The decode step's few-row linears run in small_linear's pool instead of OpenBLAS: same thread count.
+  set_small_linear_threads(blas_threads);
+  if (small_linear_supported())
+    o << ", small-linear kernel threads " << small_linear_threads() << " (AVX-512)";
+  else
+    o << ", small-linear kernel off (no AVX-512: at::linear)";
   return o.str();
 }
 
