@@ -20,27 +20,33 @@ using format::ConditionerConfig;
 using format::LmConfig;
 
 // x·wᵀ + b. A few rows on the CPU (the decode step: batch 2 for CFG) go to the small_linear kernel, which
-// reads each weight once for all rows; everything else (prompt, CUDA, other dtypes) to at::linear.
+// reads each weight once for all rows; everything else (prompt, CUDA, large batches) to at::linear. `w` may
+// be kept in the file's half dtype under float32 activations (LmOptions::matrices_in_file_dtype): the kernel
+// widens it exactly, at::linear gets a widened copy.
 torch::Tensor linear_op(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
-  if (x.device().is_cpu() && w.device().is_cpu() && w.dim() == 2 && x.dim() >= 1 && x.size(-1) == w.size(1) &&
-      w.is_contiguous() && (!b.defined() || (b.is_contiguous() && b.scalar_type() == w.scalar_type())) &&
-      small_linear_supported()) {
+  const bool half_w = w.scalar_type() == torch::kFloat16 || w.scalar_type() == torch::kBFloat16;
+  const bool dtypes_ok = x.scalar_type() == w.scalar_type() || (x.scalar_type() == torch::kFloat32 && half_w);
+  if (dtypes_ok && x.device().is_cpu() && w.device().is_cpu() && w.dim() == 2 && x.dim() >= 1 &&
+      x.size(-1) == w.size(1) && w.is_contiguous() && small_linear_supported()) {
     const int64_t N = w.size(0), K = w.size(1);
     const int64_t M = K > 0 ? x.numel() / K : 0;
     std::optional<WeightType> type;
     if (w.scalar_type() == torch::kFloat32) type = WeightType::f32;
     if (w.scalar_type() == torch::kBFloat16) type = WeightType::bf16;
     if (w.scalar_type() == torch::kFloat16) type = WeightType::f16;
-    if (type && M >= 1 && M <= kSmallLinearMaxRows && x.scalar_type() == w.scalar_type()) {
+    if (type && M >= 1 && M <= kSmallLinearMaxRows) {
       auto xf = x.to(torch::kFloat32).contiguous();  // no copy for fp32 activations
+      auto bf = b.defined() ? b.to(torch::kFloat32).contiguous() : torch::Tensor();
       auto sizes = x.sizes().vec();
       sizes.back() = N;
       auto y = torch::empty(sizes, x.options().dtype(torch::kFloat32));
-      small_linear(xf.data_ptr<float>(), M, K, w.data_ptr(), *type, N, b.defined() ? b.data_ptr() : nullptr,
+      small_linear(xf.data_ptr<float>(), M, K, w.data_ptr(), *type, N, bf.defined() ? bf.data_ptr<float>() : nullptr,
                    y.data_ptr<float>());
       return x.scalar_type() == torch::kFloat32 ? y : y.to(x.scalar_type());  // one rounding, as oneDNN's
     }
   }
+  if (w.scalar_type() != x.scalar_type())
+    return at::linear(x, w.to(x.scalar_type()), b.defined() ? b.to(x.scalar_type()) : b);
   return at::linear(x, w, b);
 }
 
@@ -457,6 +463,17 @@ format::Result<LmModel> LmModel::build(const format::LmConfig& cfg, WeightMap& w
     return t;
   };
   const int64_t D = m.D;
+  // The 2-D projection matrices stay in the file's half dtype (views of the mapping: no 1.7 GB of fresh
+  // fp32 memory to fault in) when float32 compute reads them through the small-linear kernel, which widens
+  // them exactly: the numbers are those of converted fp32 weights. bf16 compute still rounds to bf16.
+  const bool file_dtype_matrices = options.matrices_in_file_dtype && dt == torch::kFloat32 && dev.is_cpu() &&
+                                   small_linear_supported();
+  auto take_matrix = [&](const std::string& name, std::vector<int64_t> shape) {
+    auto stored = weights.stored_scalar_type(name);
+    const bool keep = file_dtype_matrices && stored &&
+                      (*stored == torch::kFloat16 || *stored == torch::kBFloat16);
+    return take(name, std::move(shape), keep ? *stored : dt);
+  };
 
   try {
     // Conditioners, provider order: text kinds, then wav, then joint embeddings (cfg order within).
@@ -521,9 +538,9 @@ format::Result<LmModel> LmModel::build(const format::LmConfig& cfg, WeightMap& w
       auto load_attn = [&](const std::string& ap, bool is_cross, bool qk) {
         Attention a;
         const int64_t rows = is_cross ? 3 * D : D + 2 * m.kvD;
-        a.in_w = take(attn_name(ap, "in_proj_weight"), {rows, D}, dt);
+        a.in_w = take_matrix(attn_name(ap, "in_proj_weight"), {rows, D});
         if (cfg.bias_attn) a.in_b = take(attn_name(ap, "in_proj_bias"), {rows}, dt);
-        a.out.w = take(attn_name(ap, "out_proj.weight"), {D, D}, dt);
+        a.out.w = take_matrix(attn_name(ap, "out_proj.weight"), {D, D});
         if (cfg.bias_attn) a.out.b = take(attn_name(ap, "out_proj.bias"), {D}, dt);
         if (qk) {
           a.qk_norm = true;
@@ -537,9 +554,9 @@ format::Result<LmModel> LmModel::build(const format::LmConfig& cfg, WeightMap& w
         take(lp + "self_attn.rope.frequencies", {m.hd / 2}, torch::kFloat32);
         if (cfg.xpos) take(lp + "self_attn.rope.xpos.decay_rates", {m.hd / 2}, torch::kFloat32);
       }
-      l.lin1.w = take(lp + "linear1.weight", {F, D}, dt);
+      l.lin1.w = take_matrix(lp + "linear1.weight", {F, D});
       if (cfg.bias_ff) l.lin1.b = take(lp + "linear1.bias", {F}, dt);
-      l.lin2.w = take(lp + "linear2.weight", {D, F}, dt);
+      l.lin2.w = take_matrix(lp + "linear2.weight", {D, F});
       if (cfg.bias_ff) l.lin2.b = take(lp + "linear2.bias", {D}, dt);
       l.norm1 = {take(lp + "norm1.weight", {D}, dt), take(lp + "norm1.bias", {D}, dt)};
       l.norm2 = {take(lp + "norm2.weight", {D}, dt), take(lp + "norm2.bias", {D}, dt)};
@@ -561,7 +578,7 @@ format::Result<LmModel> LmModel::build(const format::LmConfig& cfg, WeightMap& w
     }
     for (int64_t k = 0; k < m.K; ++k) {
       Linear h;
-      h.w = take("linears." + std::to_string(k) + ".weight", {m.card, D}, dt);
+      h.w = take_matrix("linears." + std::to_string(k) + ".weight", {m.card, D});
       if (cfg.bias_proj) h.b = take("linears." + std::to_string(k) + ".bias", {m.card}, dt);
       m.heads.push_back(h);
     }

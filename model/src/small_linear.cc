@@ -20,7 +20,9 @@
 namespace mgcheck::model {
 namespace {
 
-// ---- a persistent pool: the step calls the kernel ~170 times, too often to start threads each time ----
+// ---- a persistent pool: the step calls the kernel ~170 times (~50-100 µs each), too often to start
+// threads each time, and too briefly to pay a futex wake-up per call: workers spin for a short while on
+// the generation counter before they block.
 class Pool {
  public:
   explicit Pool(int threads) : size_(std::max(1, threads)) {
@@ -29,7 +31,7 @@ class Pool {
   ~Pool() {
     {
       std::lock_guard<std::mutex> lock(m_);
-      stop_ = true;
+      stop_.store(true);
     }
     wake_.notify_all();
     for (auto& t : workers_) t.join();
@@ -42,37 +44,52 @@ class Pool {
       job(0);
       return;
     }
+    job_ = &job;
+    parts_ = parts;
+    remaining_.store(parts - 1, std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> lock(m_);
-      job_ = &job;
-      parts_ = parts;
-      remaining_ = parts - 1;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);  // publishes job_ and parts_
     }
     wake_.notify_all();
     job(0);
-    std::unique_lock<std::mutex> lock(m_);
-    done_.wait(lock, [&] { return remaining_ == 0; });
+    for (int spin = 0; remaining_.load(std::memory_order_acquire) != 0; ++spin) {
+      if (spin < kSpins) {
+        pause();
+        continue;
+      }
+      std::unique_lock<std::mutex> lock(m_);
+      done_.wait(lock, [&] { return remaining_.load(std::memory_order_acquire) == 0; });
+    }
     job_ = nullptr;
   }
 
  private:
+  static constexpr int kSpins = 20000;  // ~50-100 µs
+  static void pause() noexcept {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+  }
+
   void work(int index) {
     uint64_t seen = 0;
     for (;;) {
-      const std::function<void(int)>* job = nullptr;
-      {
+      for (int spin = 0; generation_.load(std::memory_order_acquire) == seen && !stop_.load(); ++spin) {
+        if (spin < kSpins) {
+          pause();
+          continue;
+        }
         std::unique_lock<std::mutex> lock(m_);
-        wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-        if (stop_) return;
-        seen = generation_;
-        if (index >= parts_) continue;
-        job = job_;
+        wake_.wait(lock, [&] { return stop_.load() || generation_.load(std::memory_order_acquire) != seen; });
       }
-      (*job)(index);
-      {
+      if (stop_.load()) return;
+      seen = generation_.load(std::memory_order_acquire);
+      if (index < parts_) (*job_)(index);
+      else continue;
+      if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         std::lock_guard<std::mutex> lock(m_);
-        if (--remaining_ == 0) done_.notify_one();
+        done_.notify_one();
       }
     }
   }
@@ -82,52 +99,15 @@ class Pool {
   std::mutex m_;
   std::condition_variable wake_, done_;
   const std::function<void(int)>* job_ = nullptr;
-  int parts_ = 0, remaining_ = 0;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
+  int parts_ = 0;
+  std::atomic<int> remaining_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stop_{false};
 };
 
 std::mutex g_pool_mutex;  // one caller at a time; guards g_pool
 std::unique_ptr<Pool> g_pool;
 std::atomic<int> g_threads{1};
-
-float half_to_float(uint16_t h) noexcept {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu, bits;
-  if (exp == 0) {
-    if (mant == 0) {
-      bits = sign;
-    } else {  // subnormal: normalise
-      exp = 127 - 15 + 1;
-      while ((mant & 0x400u) == 0) {
-        mant <<= 1;
-        --exp;
-      }
-      bits = sign | (exp << 23) | ((mant & 0x3ffu) << 13);
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | (mant << 13);
-  } else {
-    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
-float weight_to_float(const void* p, WeightType t, int64_t i) noexcept {
-  switch (t) {
-    case WeightType::f32: return static_cast<const float*>(p)[i];
-    case WeightType::bf16: {
-      uint32_t bits = static_cast<uint32_t>(static_cast<const uint16_t*>(p)[i]) << 16;
-      float f;
-      std::memcpy(&f, &bits, 4);
-      return f;
-    }
-    case WeightType::f16: return half_to_float(static_cast<const uint16_t*>(p)[i]);
-  }
-  return 0.0f;
-}
 
 #ifdef MGCHECK_SMALL_LINEAR_AVX512
 #define MGCHECK_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
@@ -148,7 +128,7 @@ MGCHECK_AVX512 inline __m512 load_w(const void* w, int64_t i, __mmask16 mask) {
 // Rows [n0, n1) of W against the M rows of x, R rows of W at a time (M·R accumulators in registers).
 template <WeightType T, int M, int R>
 MGCHECK_AVX512 void rows_avx512(const float* x, int64_t K, const void* w, int64_t N, int64_t n0, int64_t n1,
-                                const void* bias, float* y) {
+                                const float* bias, float* y) {
   int64_t n = n0;
   for (; n + R <= n1; n += R) {
     __m512 acc[M][R];
@@ -173,7 +153,7 @@ MGCHECK_AVX512 void rows_avx512(const float* x, int64_t K, const void* w, int64_
       }
     }
     for (int r = 0; r < R; ++r) {
-      const float b = bias ? weight_to_float(bias, T, n + r) : 0.0f;
+      const float b = bias ? bias[n + r] : 0.0f;
       for (int m = 0; m < M; ++m) y[m * N + n + r] = _mm512_reduce_add_ps(acc[m][r]) + b;
     }
   }
@@ -183,15 +163,14 @@ MGCHECK_AVX512 void rows_avx512(const float* x, int64_t K, const void* w, int64_
 }
 
 template <WeightType T, int M>
-void rows_for_m(const float* x, int64_t K, const void* w, int64_t N, int64_t n0, int64_t n1, const void* bias,
-                float* y) {
+void rows_for_m(const float* x, int64_t K, const void* w, int64_t N, int64_t n0, int64_t n1, const float* bias, float* y) {
   constexpr int R = M <= 2 ? 4 : (M <= 4 ? 2 : 1);  // ≤ 8 accumulators + R weight and M x registers
   rows_avx512<T, M, R>(x, K, w, N, n0, n1, bias, y);
 }
 
 template <WeightType T>
 void rows_typed(const float* x, int64_t M, int64_t K, const void* w, int64_t N, int64_t n0, int64_t n1,
-                const void* bias, float* y) {
+                const float* bias, float* y) {
   switch (M) {
     case 1: rows_for_m<T, 1>(x, K, w, N, n0, n1, bias, y); break;
     case 2: rows_for_m<T, 2>(x, K, w, N, n0, n1, bias, y); break;
@@ -205,7 +184,7 @@ void rows_typed(const float* x, int64_t M, int64_t K, const void* w, int64_t N, 
 }
 
 void rows(const float* x, int64_t M, int64_t K, const void* w, WeightType t, int64_t N, int64_t n0, int64_t n1,
-          const void* bias, float* y) {
+          const float* bias, float* y) {
   switch (t) {
     case WeightType::f32: rows_typed<WeightType::f32>(x, M, K, w, N, n0, n1, bias, y); break;
     case WeightType::bf16: rows_typed<WeightType::bf16>(x, M, K, w, N, n0, n1, bias, y); break;
@@ -238,12 +217,12 @@ void set_small_linear_threads(int n) {
 int small_linear_threads() noexcept { return g_threads.load(); }
 
 void small_linear(const float* x, int64_t M, int64_t K, const void* w, WeightType type, int64_t N,
-                  const void* bias, float* y) noexcept {
+                  const float* bias, float* y) noexcept {
 #ifdef MGCHECK_SMALL_LINEAR_AVX512
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     for (int64_t m = 0; m < M; ++m)
-      for (int64_t n = 0; n < N; ++n) y[m * N + n] = bias ? weight_to_float(bias, type, n) : 0.0f;
+      for (int64_t n = 0; n < N; ++n) y[m * N + n] = bias ? bias[n] : 0.0f;
     return;
   }
   M = std::min(M, kSmallLinearMaxRows);

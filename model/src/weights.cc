@@ -2,6 +2,7 @@
 #include "mgcheck/model/weights.h"
 
 #include "mgcheck/model/small_linear.h"
+#include "mgcheck/model/weight_arena.h"
 
 #include <sstream>
 
@@ -116,6 +117,12 @@ WeightMap::WeightMap(std::map<std::string, torch::Tensor> tensors, std::string f
   }
 }
 
+std::optional<torch::Dtype> WeightMap::stored_scalar_type(const std::string& name) const {
+  auto it = tensors_.find(name);
+  if (it == tensors_.end() || !it->second.tensor.defined()) return std::nullopt;
+  return it->second.tensor.scalar_type();
+}
+
 std::vector<std::string> WeightMap::names() const {
   std::vector<std::string> out;
   out.reserve(tensors_.size());
@@ -168,7 +175,17 @@ torch::Tensor WeightMap::take(const std::string& name, const std::vector<int64_t
     return {};
   }
   if (stored.scalar_type() == dtype && stored.device() == device) return stored;
-  // load_state_dict copies into the model's parameters, casting; so do we (a new contiguous tensor).
+  // load_state_dict copies into the model's parameters, casting; so do we (a new contiguous tensor). On
+  // the CPU the copy goes into the huge-page arena.
+  if (device.is_cpu() && stored.device().is_cpu()) {
+    if (!arena_) arena_ = std::make_shared<WeightArena>();
+    const size_t bytes = static_cast<size_t>(stored.numel()) * c10::elementSize(dtype);
+    if (void* p = arena_->allocate(bytes)) {
+      auto dst = torch::from_blob(p, shape, [keep = arena_](void*) {}, torch::TensorOptions().dtype(dtype));
+      dst.copy_(stored);
+      return dst;
+    }
+  }
   return stored.to(device, dtype, /*non_blocking=*/false, /*copy=*/true).contiguous();
 }
 

@@ -17,10 +17,10 @@ inline constexpr int64_t kSmallLinearMaxRows = 8;
 bool small_linear_supported() noexcept;
 
 // y[m·N + n] = Σ_k x[m·K + k] · W[n·K + k] (+ bias[n]) for m < M ≤ kSmallLinearMaxRows, accumulated in
-// float32 (weights of other types are widened exactly). x and y are float32 and contiguous; W is row-major
-// [N, K] of `type`; bias is [N] of the same type or nullptr. Precondition: small_linear_supported().
+// float32 (weights of other types are widened exactly). x, y and bias ([N] or nullptr) are float32 and
+// contiguous; W is row-major [N, K] of `type`. Precondition: small_linear_supported().
 void small_linear(const float* x, int64_t M, int64_t K, const void* w, WeightType type, int64_t N,
-                  const void* bias, float* y) noexcept;
+                  const float* bias, float* y) noexcept;
 
 // Threads the kernel splits W's rows across (1 = the calling thread only). model::configure_threads sets
 // it to the BLAS thread count, since the kernel takes over the work OpenBLAS did in the step.

@@ -5,6 +5,8 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -15,6 +17,8 @@
 #include "mgcheck/format/finding.h"
 
 namespace mgcheck::model {
+
+class WeightArena;
 
 // A non-owning torch view of a checked tensor (same dtype). The Checkpoint's ByteSource must outlive it.
 // Returns an undefined tensor for dtypes libtorch cannot view (the quantized ones).
@@ -36,6 +40,8 @@ class WeightMap {
   torch::Tensor take(const std::string& name, const std::vector<int64_t>& shape, torch::Dtype dtype,
                      const torch::Device& device, format::Findings& findings);
   bool has(const std::string& name) const { return tensors_.count(name) != 0; }
+  // The dtype `name` is stored in; nullopt when absent or not viewable by libtorch.
+  std::optional<torch::Dtype> stored_scalar_type(const std::string& name) const;
   // Every name in the map, sorted.
   std::vector<std::string> names() const;
   // Names never taken: each becomes MG-MODEL-UNEXPECTED-WEIGHT (call once, after building).
@@ -51,6 +57,8 @@ class WeightMap {
   std::map<std::string, Entry> tensors_;
   std::set<std::string> taken_;
   std::string file_;
+  // Converted CPU copies live here (weight_arena.h); each tensor's deleter keeps the arena alive.
+  std::shared_ptr<WeightArena> arena_;
 };
 
 // Converts a libtorch exception at the model boundary into a finding (MG-MODEL-TORCH-ERROR).
