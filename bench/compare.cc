@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -277,8 +278,14 @@ ChildRun run_child(const std::vector<std::string>& argv, std::string* out = null
     pid_t w = ::wait4(pid, &status, out ? 0 : WNOHANG, &ru);
     if (w == pid) break;
     if (w < 0) break;
-    long anon = proc_status_kb(pid, "RssAnon:");
-    r.peak_anon_kb = std::max(r.peak_anon_kb, anon);
+    // Until exec replaces it, the forked child still shares this process's (libtorch-sized) heap: sample
+    // only once /proc/PID/exe names the program being measured.
+    std::error_code ec;
+    if (std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec).filename() ==
+        std::filesystem::path(argv[0]).filename()) {
+      long anon = proc_status_kb(pid, "RssAnon:");
+      r.peak_anon_kb = std::max(r.peak_anon_kb, anon);
+    }
     ::usleep(2000);
   }
   r.secs = seconds_since(t0);
