@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <map>
 #include <set>
 #include <sstream>
@@ -201,6 +202,21 @@ TEST(BytePass, SameFindingsAsTheMappedRouteOnEveryFixture) {
         expect_same(mapped_route(*mapped.value()), streamed_route(*mapped.value(), chunk, nullptr, threads),
                     path + " chunk " + std::to_string(chunk) + " threads " + std::to_string(threads));
   }
+}
+
+TEST(BytePass, SameFindingsOnLegacyFiles) {
+  // torch-written legacy (pre-1.6) files: storages follow the pickle, no CRCs; the scan must agree.
+  size_t checked = 0;
+  for (const auto& e : std::filesystem::directory_iterator(t::corpus_dir() + "/fuzz/legacy")) {
+    MemorySource src(t::read_file(e.path().string()), e.path().string());
+    Route a = mapped_route(src);
+    if (!a.ck) continue;
+    ++checked;
+    for (size_t chunk : kChunks)
+      for (unsigned threads : {1u, 2u})
+        expect_same(a, streamed_route(src, chunk, nullptr, threads), e.path().string());
+  }
+  EXPECT_GE(checked, 3u);
 }
 
 TEST(BytePass, SameFindingsOnCorruptedCopies) {
