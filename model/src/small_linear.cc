@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -44,9 +43,11 @@ class Pool {
       job(0);
       return;
     }
+    // Every worker acknowledges every generation (those past `parts` without work), so none can lag into
+    // the next one while job_ and parts_ change.
     job_ = &job;
     parts_ = parts;
-    remaining_.store(parts - 1, std::memory_order_relaxed);
+    remaining_.store(size_ - 1, std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> lock(m_);
       generation_.fetch_add(1, std::memory_order_release);  // publishes job_ and parts_
@@ -86,7 +87,6 @@ class Pool {
       if (stop_.load()) return;
       seen = generation_.load(std::memory_order_acquire);
       if (index < parts_) (*job_)(index);
-      else continue;
       if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         std::lock_guard<std::mutex> lock(m_);
         done_.notify_one();

@@ -75,6 +75,7 @@ TEST(SmallLinear, ThreadedSplitGivesTheSameAnswer) {
       check({2, 1024, 1027}, dt, true, threads);
       check({1, 4096, 130}, dt, false, threads);
       check({8, 512, 515}, dt, true, threads);
+      check({2, 16384, 5}, dt, true, threads);  // fewer row blocks (2) than threads (3): an idle worker
     }
   // Bit-identical across thread counts: each output element is computed the same way by one thread.
   auto x = torch::randn({2, 1024});
