@@ -737,6 +737,16 @@ void config_breakage(Generator& g, ExportCase& x) {
            std::to_string(i - 1) + ", *a" + std::to_string(i - 1) + ", *a" + std::to_string(i - 1) + "]\n";
     g.dir("config-alias-bomb", x.with_cfg(y + x.cfg), {}, "unsafe", "MG-CONFIG-TOO-LARGE");
   }
+  // An interpolation bomb: a doubling chain of ${...} strings (2^20 steps to read a20) referenced by the
+  // field the builders read; the document's work budget stops it (the fuzzer's xpcfg timeout, 2026-12-06).
+  {
+    std::string y = "bomb:\n  a0: x\n";
+    for (int i = 1; i <= 20; ++i)
+      y += "  a" + std::to_string(i) + ": ${bomb.a" + std::to_string(i - 1) + "}${bomb.a" + std::to_string(i - 1) +
+           "}\n";
+    std::string cfg = replace_once(x.cfg, "  dim: 32\n", "  dim: ${bomb.a20}\n");
+    g.dir("config-interpolation-bomb", x.with_cfg(y + cfg), {}, "unsafe", "MG-CONFIG-TOO-LARGE");
+  }
 }
 
 void weights_breakage(Generator& g, ExportCase& x) {

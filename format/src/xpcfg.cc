@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <exception>
 #include <limits>
+#include <unordered_set>
 
 namespace mgcheck::format {
 
@@ -218,7 +219,7 @@ class XpCfgBuilder {
   std::optional<Finding> build(const YAML::Node& root) {
     cfg_.nodes_.clear();
     if (!root.IsDefined() || root.IsNull()) {  // empty document: OmegaConf.create("") is {}
-      cfg_.nodes_.push_back(XpCfg::Node{XpCfg::Node::Kind::map, "", false, -1, 1, 1, {}});
+      cfg_.nodes_.push_back(XpCfg::Node{XpCfg::Node::Kind::map, "", false, -1, 1, 1, {}, {}});
       return std::nullopt;
     }
     if (!root.IsMap()) {
@@ -304,6 +305,7 @@ class XpCfgBuilder {
       }
       case YAML::NodeType::Map: {
         cfg_.nodes_[id].kind = XpCfg::Node::Kind::map;
+        std::unordered_set<std::string> seen;  // a linear scan per key made a 20,000-key map cost seconds
         for (const auto& kv : y) {
           if (!kv.first.IsScalar()) {
             error_ = fail("MG-CONFIG-YAML", "xp.cfg has a non-scalar mapping key (" + loc_of(kv.first) + ")",
@@ -311,18 +313,17 @@ class XpCfgBuilder {
             return -1;
           }
           std::string key = kv.first.Scalar();
-          for (const auto& existing : cfg_.nodes_[id].children) {
-            if (existing.first == key) {
-              error_ = fail("MG-CONFIG-YAML",
-                            "xp.cfg repeats the key '" + key + "' in one mapping (" + loc_of(kv.first) + ")",
-                            "OmegaConf refuses duplicate keys; fix or re-export the config");
-              return -1;
-            }
+          if (!seen.insert(key).second) {
+            error_ = fail("MG-CONFIG-YAML",
+                          "xp.cfg repeats the key '" + key + "' in one mapping (" + loc_of(kv.first) + ")",
+                          "OmegaConf refuses duplicate keys; fix or re-export the config");
+            return -1;
           }
           int32_t c = convert(kv.second, id, depth + 1);
           if (c < 0) return -1;
           cfg_.nodes_[id].children.emplace_back(std::move(key), c);
         }
+        XpCfg::index_keys(cfg_.nodes_[id]);
         break;
       }
     }
@@ -363,13 +364,23 @@ Result<XpCfg> XpCfg::parse(std::string_view text, std::string file, const XpCfgL
   return cfg;
 }
 
+void XpCfg::index_keys(Node& map) {
+  map.by_key.resize(map.children.size());
+  for (size_t i = 0; i < map.children.size(); ++i) map.by_key[i] = static_cast<uint32_t>(i);
+  std::sort(map.by_key.begin(), map.by_key.end(),
+            [&](uint32_t a, uint32_t b) { return map.children[a].first < map.children[b].first; });
+}
+
 int32_t XpCfg::child(int32_t node, std::string_view key) const {
   if (node < 0 || static_cast<size_t>(node) >= nodes_.size()) return -1;
   const Node& n = nodes_[static_cast<size_t>(node)];
   if (n.kind == Node::Kind::map) {
-    for (const auto& [k, c] : n.children)
-      if (k == key) return c;
-    return -1;
+    // Binary search over by_key: interpolation steps and reads look keys up, and a map may hold
+    // max_nodes children.
+    auto it = std::lower_bound(n.by_key.begin(), n.by_key.end(), key,
+                               [&](uint32_t i, std::string_view k) { return n.children[i].first < k; });
+    if (it == n.by_key.end() || n.children[*it].first != key) return -1;
+    return n.children[*it].second;
   }
   if (n.kind == Node::Kind::list) {
     if (key.empty() || key.size() > 9 || (key.size() > 1 && key[0] == '0')) return -1;
@@ -416,12 +427,8 @@ class XpCfgResolver {
     CfgValue v;
     v.node = node;
     if (failed_) return error_value(node);
-    if (++steps_ > kMaxSteps) {
-      return fail(node, "MG-CONFIG-INTERPOLATION", "reading '" + field_ + "' needs more than " +
-                                                       std::to_string(kMaxSteps) + " interpolation steps",
-                  "simplify the interpolations in xp.cfg");
-    }
     const auto& n = cfg_.nodes_[static_cast<size_t>(node)];
+    if (!charge(node, 1, n.text.size())) return error_value(node);  // scanning (or copying) the scalar
     switch (n.kind) {
       case XpCfg::Node::Kind::null: v.kind = CfgValue::Kind::null; return v;
       case XpCfg::Node::Kind::map: v.kind = CfgValue::Kind::map; return v;
@@ -489,13 +496,36 @@ class XpCfgResolver {
   bool failed() const { return failed_; }
 
  private:
-  static constexpr uint64_t kMaxSteps = 100000;
   const XpCfg& cfg_;
   std::string field_;
   Findings& findings_;
   std::vector<int32_t> stack_;
-  uint64_t steps_ = 0;
   bool failed_ = false;
+
+  // Charges the document's work budget (all reads together). Once it is spent, this and every later
+  // read fail; the finding is pushed once per Findings.
+  bool charge(int32_t node, uint64_t steps, uint64_t bytes) {
+    const auto& lim = cfg_.limits_;
+    if (cfg_.spent_steps_ <= lim.max_interpolation_steps && cfg_.spent_bytes_ <= lim.max_interpolation_bytes) {
+      cfg_.spent_steps_ += steps;
+      cfg_.spent_bytes_ += bytes;
+    }
+    if (cfg_.spent_steps_ <= lim.max_interpolation_steps && cfg_.spent_bytes_ <= lim.max_interpolation_bytes)
+      return true;
+    if (!failed_ && !findings_.has_code("MG-CONFIG-TOO-LARGE")) {
+      Finding f = make_unsafe("MG-CONFIG-TOO-LARGE",
+                              "reading '" + field_ + "' exceeds the interpolation budget of xp.cfg (" +
+                                  std::to_string(lim.max_interpolation_steps) + " resolution steps, " +
+                                  std::to_string(lim.max_interpolation_bytes) +
+                                  " bytes, all fields together): an interpolation bomb" + at(node),
+                              "a real AudioCraft xp.cfg needs under a hundred steps; do not load this file");
+      f.file = cfg_.file_;
+      f.name = field_;
+      findings_.push(std::move(f));
+    }
+    failed_ = true;
+    return false;
+  }
 
   static CfgValue error_value(int32_t node) {
     CfgValue v;
@@ -606,6 +636,7 @@ class XpCfgResolver {
     if (pieces.size() == 1 && pieces[0].expr) return expression(node, pieces[0].text);
     std::string out;
     for (const auto& p : pieces) {
+      const size_t before = out.size();
       if (!p.expr) {
         out += p.text;
       } else {
@@ -624,6 +655,7 @@ class XpCfgResolver {
                         "interpolate a scalar inside strings");
         }
       }
+      if (!charge(node, 0, out.size() - before)) return error_value(node);
       if (out.size() > cfg_.limits_.max_resolved_bytes) {
         return fail(node, "MG-CONFIG-INTERPOLATION",
                     "'" + field_ + "': string interpolation grows beyond " +
@@ -741,6 +773,7 @@ class XpCfgResolver {
       }
       def = out;
     }
+    if (!charge(node, 0, def.size())) return error_value(node);
     v.kind = CfgValue::Kind::string;  // oc.env always yields a string
     v.s = def;
     return v;
@@ -878,6 +911,7 @@ bool XpCfg::set_scalar(std::string_view path, std::string plain_text) {
       next = static_cast<int32_t>(nodes_.size());
       nodes_.push_back(std::move(n));
       nodes_[static_cast<size_t>(cur)].children.emplace_back(comps[k], next);
+      index_keys(nodes_[static_cast<size_t>(cur)]);
     }
     cur = next;
   }
@@ -886,6 +920,7 @@ bool XpCfg::set_scalar(std::string_view path, std::string plain_text) {
   leaf.text = std::move(plain_text);
   leaf.quoted = false;
   leaf.children.clear();
+  leaf.by_key.clear();
   return true;
 }
 
@@ -897,10 +932,11 @@ bool XpCfg::erase(std::string_view path) {
     cur = child(cur, comps[k]);
     if (cur < 0 || nodes_[static_cast<size_t>(cur)].kind != Node::Kind::map) return false;
   }
-  auto& ch = nodes_[static_cast<size_t>(cur)].children;
-  for (auto it = ch.begin(); it != ch.end(); ++it) {
+  auto& map = nodes_[static_cast<size_t>(cur)];
+  for (auto it = map.children.begin(); it != map.children.end(); ++it) {
     if (it->first == comps.back()) {
-      ch.erase(it);
+      map.children.erase(it);
+      index_keys(map);
       return true;
     }
   }

@@ -213,7 +213,9 @@ TEST(XpCfg, DeepNestingAndHugeTextAreBounded) {
 }
 
 TEST(XpCfg, StringInterpolationGrowthIsBounded) {
-  std::string y = "s0: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n";
+  // A 32 KiB seed reaches max_resolved_bytes (1 MiB) at s6, within the document's step budget (a 32-byte
+  // seed would need 2^17 steps and stop at max_interpolation_steps first).
+  std::string y = "s0: " + std::string(32 << 10, 'x') + "\n";
   for (int i = 1; i < 30; ++i)
     y += "s" + std::to_string(i) + ": ${s" + std::to_string(i - 1) + "}${s" + std::to_string(i - 1) + "}\n";
   auto cfg = parse_ok(y);
@@ -230,6 +232,91 @@ TEST(XpCfg, LongChainsAreBounded) {
   EXPECT_EQ(cfg.get_int("v20", f), 1);
   EXPECT_FALSE(cfg.get_int("v99", f).has_value());
   EXPECT_TRUE(has_code_named(f, "MG-CONFIG-INTERPOLATION", "v99"));
+}
+
+// The fuzzer's xpcfg timeout (2026-12-06): every field referencing the top of a doubling chain cost the
+// per-read step cap again, so a 4 KB file read from 300 fields took minutes. The budget is now per
+// document: however many fields are read, the work stops at max_interpolation_steps, with one finding.
+TEST(XpCfg, InterpolationBombIsBoundedAcrossAllReads) {
+  std::string y = "a0: x\n";
+  for (int i = 1; i <= 20; ++i)
+    y += "a" + std::to_string(i) + ": ${a" + std::to_string(i - 1) + "}${a" + std::to_string(i - 1) + "}\n";
+  for (int k = 0; k < 300; ++k) y += "k" + std::to_string(k) + ": ${a20}\n";
+  auto cfg = parse_ok(y);
+  const mf::XpCfgLimits lim;
+  mf::Findings f;
+  for (int k = 0; k < 300; ++k) EXPECT_FALSE(cfg.get_string("k" + std::to_string(k), f).has_value()) << k;
+  size_t too_large = 0;
+  for (const auto& x : f.items()) {
+    if (x.code != "MG-CONFIG-TOO-LARGE") continue;
+    ++too_large;
+    EXPECT_EQ(x.impact, mf::Impact::unsafe);
+    EXPECT_EQ(x.name, "k0");  // the read that ran out of budget
+  }
+  EXPECT_EQ(too_large, 1u);
+  EXPECT_LE(cfg.interpolation_steps_spent(), lim.max_interpolation_steps + 1);
+  // Once spent, cheap fields fail too: the document is refused, not half-read.
+  EXPECT_FALSE(cfg.get_string("a1", f).has_value());
+}
+
+TEST(XpCfg, InterpolationStepBudgetAtAndPastItsValue) {
+  // Reading v3 resolves v3, v2, v1, v0: 4 steps.
+  const std::string y = "v0: 1\nv1: ${v0}\nv2: ${v1}\nv3: ${v2}\n";
+  mf::XpCfgLimits lim;
+  lim.max_interpolation_steps = 8;
+  auto cfg = std::move(mf::XpCfg::parse(y, "test.bin", lim)).value();
+  mf::Findings f;
+  EXPECT_EQ(cfg.get_int("v3", f), 1);
+  EXPECT_EQ(cfg.get_int("v3", f), 1);  // 8 steps: exactly the budget
+  EXPECT_EQ(cfg.interpolation_steps_spent(), 8u);
+  EXPECT_TRUE(f.items().empty());
+  EXPECT_FALSE(cfg.get_int("v0", f).has_value());  // the 9th step
+  EXPECT_TRUE(has_code_named(f, "MG-CONFIG-TOO-LARGE", "v0"));
+}
+
+TEST(XpCfg, InterpolationByteBudgetAtAndPastItsValue) {
+  // A plain string scalar costs its length: 8 bytes per read of s.
+  mf::XpCfgLimits lim;
+  lim.max_interpolation_bytes = 16;
+  auto cfg = std::move(mf::XpCfg::parse("s: abcdefgh\n", "test.bin", lim)).value();
+  mf::Findings f;
+  EXPECT_EQ(cfg.get_string("s", f), "abcdefgh");
+  EXPECT_EQ(cfg.get_string("s", f), "abcdefgh");  // 16 bytes: exactly the budget
+  EXPECT_EQ(cfg.interpolation_bytes_spent(), 16u);
+  EXPECT_TRUE(f.items().empty());
+  EXPECT_FALSE(cfg.get_string("s", f).has_value());
+  EXPECT_TRUE(has_code_named(f, "MG-CONFIG-TOO-LARGE", "s"));
+  // String interpolation counts the scanned text and the built string: "${s}-" is 5 + 8 + 9 bytes.
+  lim.max_interpolation_bytes = 22;
+  auto built = std::move(mf::XpCfg::parse("s: abcdefgh\nt: ${s}-\n", "test.bin", lim)).value();
+  mf::Findings g;
+  EXPECT_EQ(built.get_string("t", g), "abcdefgh-");
+  EXPECT_EQ(built.interpolation_bytes_spent(), 22u);
+  EXPECT_FALSE(built.get_string("t", g).has_value());
+}
+
+// Maps are looked up through a sorted index: many keys, in any order, each found; duplicates refused.
+TEST(XpCfg, WideMappingsLookUpEveryKey) {
+  std::string y = "m:\n";
+  const int n = 5000;
+  for (int i = 0; i < n; ++i) y += "  k" + std::to_string((i * 7919) % n) + ": " + std::to_string(i) + "\n";
+  auto cfg = parse_ok(y);
+  mf::Findings f;
+  for (int i = 0; i < n; ++i) ASSERT_EQ(cfg.get_int("m.k" + std::to_string((i * 7919) % n), f), i) << i;
+  EXPECT_FALSE(cfg.has("m.k" + std::to_string(n)));
+  auto keys = cfg.keys("m", f);
+  ASSERT_EQ(keys.size(), static_cast<size_t>(n));
+  EXPECT_EQ(keys[1], "k2919");  // file order is kept (7919 mod 5000)
+  EXPECT_TRUE(cfg.set_scalar("m.new", "1"));
+  EXPECT_EQ(cfg.get_int("m.new", f), 1);
+  EXPECT_TRUE(cfg.erase("m.k0"));
+  EXPECT_FALSE(cfg.has("m.k0"));
+  EXPECT_EQ(cfg.get_int("m.k2919", f), 1);
+  EXPECT_EQ(cfg.get_int("m.new", f), 1);
+  auto dup = mf::XpCfg::parse(y + "  k4999: 0\n", "dup.bin");
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.error().code, "MG-CONFIG-YAML");
+  EXPECT_NE(dup.error().message.find("repeats the key 'k4999'"), std::string::npos) << dup.error().message;
 }
 
 TEST(XpCfg, LoaderEditsSetAndErase) {
