@@ -246,7 +246,7 @@ Result<ExportResult> export_model(ExportWhat what, const std::string& checkpoint
       f.file = checkpoint;
       return f;
     }
-    auto yaml = omegaconf_to_yaml(ck.pickle.arena, plain.value(), static_cast<uint32_t>(opts.limits.max_nesting_depth));
+    auto yaml = omegaconf_to_yaml(ck.pickle.arena, plain.value(), opts.limits);
     if (!yaml.ok()) {
       Finding f = yaml.error();
       f.file = checkpoint;

@@ -24,6 +24,16 @@ const std::vector<Limits::Entry>& Limits::table() {
       {"max_rank", &Limits::max_rank, "dimensions of one tensor"},
       {"max_tensor_elements", &Limits::max_tensor_elements, "elements of one tensor or storage"},
       {"max_total_storage_bytes", &Limits::max_total_storage_bytes, "sum of all storage bytes (never more than the file)"},
+      {"max_config_bytes", &Limits::max_config_bytes, "size of the xp.cfg YAML text"},
+      {"max_config_nodes", &Limits::max_config_nodes, "xp.cfg nodes after expanding YAML aliases"},
+      {"max_config_depth", &Limits::max_config_depth, "xp.cfg mapping/sequence nesting"},
+      {"max_config_interpolation_hops", &Limits::max_config_interpolation_hops,
+       "chained ${...} references followed by one xp.cfg read"},
+      {"max_config_string_bytes", &Limits::max_config_string_bytes, "one string built by xp.cfg string interpolation"},
+      {"max_config_interpolation_steps", &Limits::max_config_interpolation_steps,
+       "node resolutions by all reads of one xp.cfg together"},
+      {"max_config_interpolation_bytes", &Limits::max_config_interpolation_bytes,
+       "scalar bytes scanned plus string bytes built by all reads of one xp.cfg together"},
       {"max_findings", &Limits::max_findings, "findings kept in one report (the rest are counted)"},
   };
   return t;

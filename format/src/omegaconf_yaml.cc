@@ -299,7 +299,9 @@ struct Scalar {
 
 class Emitter {
  public:
-  Emitter(const ValueArena& a, uint32_t max_depth) : a_(a), max_depth_(max_depth) {}
+  Emitter(const ValueArena& a, const Limits& limits)
+      : a_(a), max_depth_(limits.max_config_depth), max_nodes_(limits.max_config_nodes),
+        max_bytes_(limits.max_config_bytes) {}
 
   Result<std::string> run(ValueId root) {
     if (!node(root, true, false, false, false, 0)) return *err_;
@@ -389,7 +391,9 @@ class Emitter {
     if (depth > max_depth_) return fail("nesting deeper than " + std::to_string(max_depth_), id);
     // Shared sub-trees (a DAG) are written once per reference, as PyYAML would without anchors; the
     // budget keeps a hostile config from expanding without bound.
-    if (++nodes_ > kMaxNodes || out_.size() > kMaxBytes) return fail("more than the YAML output budget", id);
+    // The budget is the one `mgcheck quick` applies to the xp.cfg it will read back.
+    if (++nodes_ > max_nodes_ || out_.size() > max_bytes_)
+      return fail("more than the YAML output budget (max_config_nodes, max_config_bytes)", id);
     root_ctx_ = root;
     mapping_ctx_ = mapping;
     simple_key_ctx_ = simple_key;
@@ -641,11 +645,11 @@ class Emitter {
   }
 
   static constexpr size_t kWidth = 80;  // PyYAML best_width
-  static constexpr uint64_t kMaxNodes = 200000;    // released configs have ~1,500 (XpCfgLimits::max_nodes)
-  static constexpr size_t kMaxBytes = 64u << 20;
   uint64_t nodes_ = 0;
   const ValueArena& a_;
-  uint32_t max_depth_;
+  uint64_t max_depth_;
+  uint64_t max_nodes_;
+  uint64_t max_bytes_;
   std::optional<Finding> err_;
   std::string out_;
   size_t column_ = 0;
@@ -657,8 +661,8 @@ class Emitter {
 
 }  // namespace
 
-Result<std::string> omegaconf_to_yaml(const ValueArena& arena, ValueId root, uint32_t max_depth) {
-  Emitter e(arena, max_depth);
+Result<std::string> omegaconf_to_yaml(const ValueArena& arena, ValueId root, const Limits& limits) {
+  Emitter e(arena, limits);
   return e.run(root);
 }
 

@@ -250,16 +250,16 @@ class XpCfgBuilder {
 
   int32_t convert(const YAML::Node& y, int32_t parent, uint64_t depth) {
     if (error_) return -1;
-    if (cfg_.nodes_.size() >= cfg_.limits_.max_nodes) {
+    if (cfg_.nodes_.size() >= cfg_.limits_.max_config_nodes) {
       error_ = fail("MG-CONFIG-TOO-LARGE",
-                    "xp.cfg expands to more than " + std::to_string(cfg_.limits_.max_nodes) +
-                        " nodes (YAML aliases multiply nodes: a configuration bomb)",
+                    "xp.cfg expands to more than " + std::to_string(cfg_.limits_.max_config_nodes) +
+                        " nodes (max_config_nodes; YAML aliases multiply nodes: a configuration bomb)",
                     "a real AudioCraft xp.cfg has a few thousand nodes and no aliases; do not load this file");
       return -1;
     }
-    if (depth > cfg_.limits_.max_depth) {
+    if (depth > cfg_.limits_.max_config_depth) {
       error_ = fail("MG-CONFIG-TOO-LARGE",
-                    "xp.cfg nests deeper than " + std::to_string(cfg_.limits_.max_depth) + " levels (" +
+                    "xp.cfg nests deeper than " + std::to_string(cfg_.limits_.max_config_depth) + " levels (max_config_depth; " +
                         loc_of(y) + ")",
                     "a real AudioCraft xp.cfg nests a handful of levels; do not load this file");
       return -1;
@@ -331,7 +331,7 @@ class XpCfgBuilder {
   }
 };
 
-Result<XpCfg> XpCfg::parse(std::string_view text, std::string file, const XpCfgLimits& limits) {
+Result<XpCfg> XpCfg::parse(std::string_view text, std::string file, const Limits& limits) {
   XpCfg cfg;
   cfg.file_ = std::move(file);
   cfg.limits_ = limits;
@@ -341,10 +341,10 @@ Result<XpCfg> XpCfg::parse(std::string_view text, std::string file, const XpCfgL
     f.name = "xp.cfg";
     return f;
   };
-  if (text.size() > limits.max_text_bytes) {
+  if (text.size() > limits.max_config_bytes) {
     Finding f = make_unsafe("MG-CONFIG-TOO-LARGE",
-                            "xp.cfg is " + std::to_string(text.size()) + " bytes (limit " +
-                                std::to_string(limits.max_text_bytes) + ")",
+                            "xp.cfg is " + std::to_string(text.size()) + " bytes (max_config_bytes " +
+                                std::to_string(limits.max_config_bytes) + ")",
                             "a real AudioCraft xp.cfg is about 10 KB; do not load this file");
     f.file = cfg.file_;
     f.name = "xp.cfg";
@@ -480,10 +480,10 @@ class XpCfgResolver {
       return fail(node, "MG-CONFIG-CYCLE", "'" + field_ + "': interpolation cycle " + chain,
                   "break the cycle of ${...} references in xp.cfg");
     }
-    if (stack_.size() >= cfg_.limits_.max_interpolation_depth) {
+    if (stack_.size() >= cfg_.limits_.max_config_interpolation_hops) {
       return fail(node, "MG-CONFIG-INTERPOLATION",
                   "'" + field_ + "': interpolations nest deeper than " +
-                      std::to_string(cfg_.limits_.max_interpolation_depth) + " hops",
+                      std::to_string(cfg_.limits_.max_config_interpolation_hops) + " hops (max_config_interpolation_hops)",
                   "simplify the interpolations in xp.cfg");
     }
     stack_.push_back(node);
@@ -506,18 +506,22 @@ class XpCfgResolver {
   // read fail; the finding is pushed once per Findings.
   bool charge(int32_t node, uint64_t steps, uint64_t bytes) {
     const auto& lim = cfg_.limits_;
-    if (cfg_.spent_steps_ <= lim.max_interpolation_steps && cfg_.spent_bytes_ <= lim.max_interpolation_bytes) {
+    auto within = [&] {
+      return cfg_.spent_steps_ <= lim.max_config_interpolation_steps &&
+             cfg_.spent_bytes_ <= lim.max_config_interpolation_bytes;
+    };
+    if (within()) {  // once over, the counters stay put (no overflow, whatever is read later)
       cfg_.spent_steps_ += steps;
       cfg_.spent_bytes_ += bytes;
     }
-    if (cfg_.spent_steps_ <= lim.max_interpolation_steps && cfg_.spent_bytes_ <= lim.max_interpolation_bytes)
-      return true;
+    if (within()) return true;
     if (!failed_ && !findings_.has_code("MG-CONFIG-TOO-LARGE")) {
       Finding f = make_unsafe("MG-CONFIG-TOO-LARGE",
                               "reading '" + field_ + "' exceeds the interpolation budget of xp.cfg (" +
-                                  std::to_string(lim.max_interpolation_steps) + " resolution steps, " +
-                                  std::to_string(lim.max_interpolation_bytes) +
-                                  " bytes, all fields together): an interpolation bomb" + at(node),
+                                  std::to_string(lim.max_config_interpolation_steps) +
+                                  " resolution steps / " + std::to_string(lim.max_config_interpolation_bytes) +
+                                  " bytes over all fields read: max_config_interpolation_steps / _bytes): "
+                                  "an interpolation bomb" + at(node),
                               "a real AudioCraft xp.cfg needs under a hundred steps; do not load this file");
       f.file = cfg_.file_;
       f.name = field_;
@@ -656,10 +660,10 @@ class XpCfgResolver {
         }
       }
       if (!charge(node, 0, out.size() - before)) return error_value(node);
-      if (out.size() > cfg_.limits_.max_resolved_bytes) {
+      if (out.size() > cfg_.limits_.max_config_string_bytes) {
         return fail(node, "MG-CONFIG-INTERPOLATION",
                     "'" + field_ + "': string interpolation grows beyond " +
-                        std::to_string(cfg_.limits_.max_resolved_bytes) + " bytes",
+                        std::to_string(cfg_.limits_.max_config_string_bytes) + " bytes (max_config_string_bytes)",
                     "a real xp.cfg never builds long strings; do not trust this file");
       }
     }
@@ -801,9 +805,18 @@ CfgValue XpCfg::get(std::string_view path, Findings& findings) const {
 }
 
 namespace {
+// A value quoted in a message: an interpolated string may be up to max_config_string_bytes long.
+std::string shortened(const std::string& s) {
+  constexpr size_t kMax = 80;
+  if (s.size() <= kMax) return s;
+  size_t cut = kMax;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 sequence
+  return s.substr(0, cut) + "... (" + std::to_string(s.size()) + " bytes)";
+}
+
 void type_error(const XpCfg& cfg, std::string_view path, const CfgValue& v, const char* want, Findings& findings) {
   Finding f = make_error("MG-CONFIG-TYPE",
-                         "'" + std::string(path) + "' is a " + v.kind_name() + (v.kind == CfgValue::Kind::string ? " ('" + v.s + "')" : std::string()) +
+                         "'" + std::string(path) + "' is a " + v.kind_name() + (v.kind == CfgValue::Kind::string ? " ('" + shortened(v.s) + "')" : std::string()) +
                              ", expected " + want + (cfg.where(v.node).empty() ? "" : " (xp.cfg " + cfg.where(v.node) + ")"),
                          "AudioCraft's builders would fail or misbehave on this value; fix xp.cfg");
   f.file = cfg.file();

@@ -18,13 +18,13 @@ namespace {
 
 // Which role a lone file plays: a compression export names `compression_model` (or is a `pretrained`
 // reference); anything else is checked as an LM file (the schema then says what is wrong with it).
-FileRole guess_role(const format::Checkpoint& ck) {
+FileRole guess_role(const format::Checkpoint& ck, const format::Limits& limits) {
   const auto& arena = ck.pickle.arena;
   format::ValueId root = ck.pickle.root;
   if (arena.dict_get(root, "pretrained") != format::kNoValue) return FileRole::compression;
   format::ValueId cfg = arena.dict_get(root, "xp.cfg");
   if (arena.is_string(cfg)) {
-    auto parsed = format::XpCfg::parse(arena[cfg].s, ck.file);
+    auto parsed = format::XpCfg::parse(arena[cfg].s, ck.file, limits);
     if (parsed && parsed->has("compression_model") && !parsed->has("transformer_lm")) return FileRole::compression;
   }
   return FileRole::lm;
@@ -110,7 +110,7 @@ void check_file(LoadedFile& f, FileRole role, QuickResult& q, Report& report, co
   f.info = role == FileRole::lm ? format::classify_and_check_lm(ck, report.findings)
                                 : format::classify_and_check_compression(ck, opts.env, report.findings);
   if (f.info.xp_cfg) {
-    auto cfg = format::XpCfg::parse(*f.info.xp_cfg, f.path);
+    auto cfg = format::XpCfg::parse(*f.info.xp_cfg, f.path, report.limits);
     if (cfg) {
       f.cfg = std::move(cfg).value();
     } else if (!report.findings.has_code(cfg.error().code)) {
@@ -205,7 +205,7 @@ QuickResult run_quick(const std::string& target_arg, const QuickOptions& opts, R
     f.path = q.target->lm_path;
     f.present = true;
     if (!read_file(f, report, opts)) return q;
-    FileRole role = guess_role(*f.checkpoint);
+    FileRole role = guess_role(*f.checkpoint, report.limits);
     check_file(f, role, q, report, opts);
     finish_digest(f, report);
     (role == FileRole::lm ? q.lm : q.compression) = std::move(f);

@@ -20,6 +20,7 @@
 #include "mgcheck/format/legacy.h"
 #include "mgcheck/format/pickle.h"
 #include "mgcheck/format/writer.h"
+#include "mgcheck/format/xpcfg.h"
 #include "test_support.h"
 
 // --- a counting allocator for this test executable ----------------------------------------------------
@@ -134,7 +135,9 @@ void expect_boundary(const Findings& at, const Findings& past, const std::string
 const std::set<std::string> kTested = {
     "max_file_bytes", "max_records", "max_central_directory_bytes", "max_name_bytes", "max_pickle_bytes",
     "max_pickle_opcodes", "max_memo_entries", "max_nesting_depth", "max_string_bytes", "max_objects",
-    "max_int_bytes", "max_tensors", "max_rank", "max_tensor_elements", "max_total_storage_bytes", "max_findings"};
+    "max_int_bytes", "max_tensors", "max_rank", "max_tensor_elements", "max_total_storage_bytes",
+    "max_config_bytes", "max_config_nodes", "max_config_depth", "max_config_interpolation_hops",
+    "max_config_string_bytes", "max_config_interpolation_steps", "max_config_interpolation_bytes", "max_findings"};
 
 TEST(Limits, MaxFileBytes) {
   Bytes file = write(three_tensors());
@@ -303,6 +306,73 @@ TEST(Limits, MaxTotalStorageBytes) {
   Bytes file = write(three_tensors());  // 48 + 16 + 8 bytes
   expect_boundary(read_with(file, &Limits::max_total_storage_bytes, 72),
                   read_with(file, &Limits::max_total_storage_bytes, 71), "MG-TENSOR-LIMIT-STORAGE");
+}
+
+// --- xp.cfg budgets: XpCfg::parse, then reads, with one limit set ------------------------------------------
+
+// Parses `yaml` with `field` = value and reads each of `reads` (in order) into one Findings; a parse error
+// is added as a finding.
+Findings config_with(const std::string& yaml, uint64_t Limits::*field, uint64_t value,
+                     const std::vector<std::string>& reads = {}) {
+  Limits lim;
+  lim.*field = value;
+  Findings f;
+  auto cfg = XpCfg::parse(yaml, "xp.cfg", lim);
+  if (!cfg.ok()) {
+    f.push(cfg.error());
+    return f;
+  }
+  for (const auto& r : reads) (void)cfg->get(r, f);
+  return f;
+}
+
+TEST(Limits, MaxConfigBytes) {
+  const std::string y = "a: 1\nb: 2\n";  // 10 bytes
+  expect_boundary(config_with(y, &Limits::max_config_bytes, 10), config_with(y, &Limits::max_config_bytes, 9),
+                  "MG-CONFIG-TOO-LARGE");
+}
+
+TEST(Limits, MaxConfigNodes) {
+  const std::string y = "a: 1\nb: [2, 3]\n";  // root, a, b, 2, 3: five nodes
+  expect_boundary(config_with(y, &Limits::max_config_nodes, 5), config_with(y, &Limits::max_config_nodes, 4),
+                  "MG-CONFIG-TOO-LARGE");
+}
+
+TEST(Limits, MaxConfigDepth) {
+  const std::string y = "a: [[[1]]]\n";  // the root mapping is depth 0, the lists 1-3, the scalar 1 depth 4
+  expect_boundary(config_with(y, &Limits::max_config_depth, 4), config_with(y, &Limits::max_config_depth, 3),
+                  "MG-CONFIG-TOO-LARGE");
+}
+
+TEST(Limits, MaxConfigInterpolationHops) {
+  const std::string y = "v0: 1\nv1: ${v0}\nv2: ${v1}\nv3: ${v2}\n";  // reading v3 follows 3 references
+  expect_boundary(config_with(y, &Limits::max_config_interpolation_hops, 3, {"v3"}),
+                  config_with(y, &Limits::max_config_interpolation_hops, 2, {"v3"}), "MG-CONFIG-INTERPOLATION");
+}
+
+TEST(Limits, MaxConfigStringBytes) {
+  const std::string y = "s: abcdefgh\nt: ${s}-\n";  // t builds "abcdefgh-": 9 bytes
+  expect_boundary(config_with(y, &Limits::max_config_string_bytes, 9, {"t"}),
+                  config_with(y, &Limits::max_config_string_bytes, 8, {"t"}), "MG-CONFIG-INTERPOLATION");
+}
+
+TEST(Limits, MaxConfigInterpolationSteps) {
+  // Reading v3 resolves v3, v2, v1 and v0: 4 steps; read twice, 8. The budget is the document's, so the
+  // second read is what crosses a budget of 7.
+  const std::string y = "v0: 1\nv1: ${v0}\nv2: ${v1}\nv3: ${v2}\n";
+  expect_boundary(config_with(y, &Limits::max_config_interpolation_steps, 8, {"v3", "v3"}),
+                  config_with(y, &Limits::max_config_interpolation_steps, 7, {"v3", "v3"}), "MG-CONFIG-TOO-LARGE");
+  Findings past = config_with(y, &Limits::max_config_interpolation_steps, 7, {"v3", "v3"});
+  ASSERT_EQ(past.size(), 1u);
+  EXPECT_EQ(past.items()[0].impact, Impact::unsafe);
+}
+
+TEST(Limits, MaxConfigInterpolationBytes) {
+  // A plain string costs its length (8 per read of s); "${s}-" costs its text (5), s (8) and the 9 bytes
+  // it builds: 22. Together 30.
+  const std::string y = "s: abcdefgh\nt: ${s}-\n";
+  expect_boundary(config_with(y, &Limits::max_config_interpolation_bytes, 30, {"s", "t"}),
+                  config_with(y, &Limits::max_config_interpolation_bytes, 29, {"s", "t"}), "MG-CONFIG-TOO-LARGE");
 }
 
 TEST(Limits, MaxFindings) {

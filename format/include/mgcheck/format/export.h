@@ -55,7 +55,7 @@ Result<ExportResult> export_pretrained(const std::string& name, const std::strin
 // omegaconf_to_plain builds it): PyYAML's block-style emitter with OmegaConf's str representer
 // (strings that read as bool/int/float are single-quoted), keys in insertion order, interpolations
 // unquoted and unresolved. Error MG-SCHEMA-EXPORT-CFG for a value YAML cannot carry (bytes, tensors,
-// objects, non-str/int keys) or a tree deeper than `max_depth`.
-Result<std::string> omegaconf_to_yaml(const ValueArena& arena, ValueId root, uint32_t max_depth = 64);
+// objects, non-str/int keys), or a tree past the xp.cfg budgets (max_config_depth, _nodes, _bytes).
+Result<std::string> omegaconf_to_yaml(const ValueArena& arena, ValueId root, const Limits& limits = {});
 
 }  // namespace mgcheck::format

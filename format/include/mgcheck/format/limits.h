@@ -30,6 +30,17 @@ struct Limits {
   uint64_t max_rank = 16;
   uint64_t max_tensor_elements = 1ull << 40;     // one tensor
   uint64_t max_total_storage_bytes = 64ull << 30; // also never more than the file holds
+  // xp.cfg (the YAML config inside an export). Released configs are ~10 KB with ~1,500 nodes; deriving
+  // the LM or compression config of the bundled tiny exports costs 61-71 resolution steps and ~200 bytes.
+  uint64_t max_config_bytes = 4ull << 20;            // the YAML text
+  uint64_t max_config_nodes = 200000;                // after expanding aliases (billion-laughs guard)
+  uint64_t max_config_depth = 64;                    // mapping/sequence nesting
+  uint64_t max_config_interpolation_hops = 32;       // chained ${...} references in one read
+  uint64_t max_config_string_bytes = 1ull << 20;     // one string built by string interpolation
+  // Work of all reads of one document together (an interpolation bomb such as `a1: ${a0}${a0}` ...
+  // `a20: ${a19}${a19}` read from many fields must not cost minutes).
+  uint64_t max_config_interpolation_steps = 10000;   // node resolutions
+  uint64_t max_config_interpolation_bytes = 64ull << 20;  // scalar text scanned + string bytes built
   // Reports
   uint64_t max_findings = 10000;
 

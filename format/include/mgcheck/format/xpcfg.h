@@ -2,8 +2,8 @@
 // resolved lazily, from the root, only where a field is read (musicgen-model.md §2.1).
 // Never throws: YAML errors, bombs, unresolvable interpolations, cycles and `???` become findings
 // (MG-CONFIG-YAML, MG-CONFIG-TOO-LARGE, MG-CONFIG-INTERPOLATION, MG-CONFIG-CYCLE, MG-CONFIG-MISSING-VALUE).
-// Reads are const but charge the document's work budget (XpCfgLimits): one XpCfg must not be read from
-// two threads at once.
+// Budgets: the max_config_* fields of Limits. Reads are const but charge the document's work budget
+// (max_config_interpolation_steps / _bytes): one XpCfg must not be read from two threads at once.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -12,24 +12,11 @@
 #include <vector>
 
 #include "mgcheck/format/finding.h"
+#include "mgcheck/format/limits.h"
 #include "mgcheck/format/result.h"
 
 namespace mgcheck::format {
 
-// Budgets for one document. The released configs are ~10 KB with ~1,500 nodes; deriving the LM or the
-// compression config from the bundled tiny exports' configs costs 61-71 resolution steps and ~200 bytes.
-struct XpCfgLimits {
-  uint64_t max_text_bytes = 4ull << 20;     // the YAML text
-  uint64_t max_nodes = 200000;              // after expanding aliases (billion-laughs guard)
-  uint64_t max_depth = 64;                  // mapping/sequence nesting
-  uint64_t max_interpolation_depth = 32;    // chained ${...} hops for one read
-  uint64_t max_resolved_bytes = 1ull << 20; // one string built by string interpolation
-  // Work budget of the whole document, all reads together (an interpolation bomb such as
-  // `a1: ${a0}${a0}` ... `a20: ${a19}${a19}` read from many fields must not cost minutes): node
-  // resolutions, and bytes of scalar text scanned plus string bytes built.
-  uint64_t max_interpolation_steps = 10000;
-  uint64_t max_interpolation_bytes = 64ull << 20;
-};
 
 // One resolved value as a builder would see it after `to_container(resolve=True)`.
 struct CfgValue {
@@ -49,7 +36,7 @@ struct CfgValue {
 class XpCfg {
  public:
   // Parses YAML text. Fatal problems (syntax, bombs) return the finding; nothing is thrown.
-  static Result<XpCfg> parse(std::string_view text, std::string file, const XpCfgLimits& limits = {});
+  static Result<XpCfg> parse(std::string_view text, std::string file, const Limits& limits = {});
 
   const std::string& file() const { return file_; }
   size_t node_count() const { return nodes_.size(); }
@@ -81,7 +68,7 @@ class XpCfg {
   bool set_scalar(std::string_view path, std::string plain_text);
   bool erase(std::string_view path);
 
-  // Work budget spent by the reads so far (XpCfgLimits::max_interpolation_steps / _bytes).
+  // Work budget spent by the reads so far (Limits::max_config_interpolation_steps / _bytes).
   uint64_t interpolation_steps_spent() const { return spent_steps_; }
   uint64_t interpolation_bytes_spent() const { return spent_bytes_; }
 
@@ -103,9 +90,9 @@ class XpCfg {
   friend class XpCfgResolver;
 
   std::string file_;
-  XpCfgLimits limits_;
+  Limits limits_;
   std::vector<Node> nodes_;  // nodes_[0] is the root
-  mutable uint64_t spent_steps_ = 0;  // work budget used by reads so far (XpCfgLimits)
+  mutable uint64_t spent_steps_ = 0;  // work budget used by reads so far
   mutable uint64_t spent_bytes_ = 0;
 
   int32_t child(int32_t node, std::string_view key) const;
