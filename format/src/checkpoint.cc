@@ -32,6 +32,8 @@ class CheckpointReader {
   CheckpointReader(const ByteSource& src, const Limits& limits, const ReadOptions& opts, Findings& findings)
       : src_(src), limits_(limits), opts_(opts), findings_(findings) {}
 
+  Checkpoint take_partial() { return std::move(ck_); }  // after a failed run: what was read so far
+
   Result<Checkpoint> run() {
     ck_.file = src_.name();
     ck_.file_size = src_.size();
@@ -116,6 +118,7 @@ class CheckpointReader {
     po.file = src_.name();
     po.record = "data.pkl";
     po.base_offset = pkl->data_offset;
+    po.partial = opts_.partial != nullptr ? &ck_.pickle : nullptr;
     pickle_base_ = pkl->data_offset;
     pickle_record_ = "data.pkl";
     auto pr = run_pickle(zip_.data(src_, *pkl), po, limits_, findings_);
@@ -567,7 +570,9 @@ T load(const uint8_t* p) {
 Result<Checkpoint> read_checkpoint(const ByteSource& src, const Limits& limits, const ReadOptions& opts,
                                    Findings& findings) {
   CheckpointReader r(src, limits, opts, findings);
-  return r.run();
+  auto res = r.run();
+  if (!res && opts.partial != nullptr) *opts.partial = r.take_partial();
+  return res;
 }
 
 double element_as_double(const TensorView& t, uint64_t linear_index) noexcept {

@@ -197,6 +197,7 @@ class PickleMachine {
       : in_(in), opts_(opts), lim_(limits), out_(out) {}
 
   Result<PickleResult> run();
+  PickleResult take_partial() { return std::move(r_); }  // after a failed run: what was built so far
 
  private:
   using Handler = bool (PickleMachine::*)();
@@ -1592,7 +1593,9 @@ bool PickleMachine::op_readonly_buffer() {
 Result<PickleResult> run_pickle(std::span<const uint8_t> bytes, const PickleOptions& opts, const Limits& limits,
                                 Findings& findings) {
   PickleMachine m(bytes, opts, limits, findings);
-  return m.run();
+  auto r = m.run();
+  if (!r && opts.partial != nullptr) *opts.partial = m.take_partial();
+  return r;
 }
 
 const GlobalUse* global_of(const PickleResult& r, ValueId id) noexcept {

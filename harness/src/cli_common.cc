@@ -40,9 +40,12 @@ int finish_report(Report& report, const ReportOptions& o,
   int code = report.exit_code();
   std::string err;
   bool ok = true;
-  if (!o.json.empty()) ok = write_output(o.json, to_json(report).dump(2), err) && ok;
+  // to_json/to_sarif escape every string (text.h); the replace handler only backs that up, so that no
+  // byte from a file can turn a report into an internal error.
+  constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
+  if (!o.json.empty()) ok = write_output(o.json, to_json(report).dump(2, ' ', false, kReplace), err) && ok;
   if (ok && !o.junit.empty()) ok = write_output(o.junit, to_junit(report), err) && ok;
-  if (ok && !o.sarif.empty()) ok = write_output(o.sarif, to_sarif(report).dump(2), err) && ok;
+  if (ok && !o.sarif.empty()) ok = write_output(o.sarif, to_sarif(report).dump(2, ' ', false, kReplace), err) && ok;
   if (!ok) {
     std::cerr << "mgcheck: " << err << "\n";
     return exit_code_of(Verdict::usage);
@@ -73,7 +76,12 @@ int run_guarded(Report& report, const ReportOptions& o, const std::function<int(
     report.findings.add(format::make_error("MG-IO-INTERNAL", std::string("internal error: ") + e.what(),
                                            "this is a bug in mgcheck: please report it with the file"));
     report.forced = Verdict::error;
-    return finish_report(report, o);
+    try {
+      return finish_report(report, o);
+    } catch (const std::exception& again) {
+      std::cerr << "mgcheck: internal error while writing the report: " << again.what() << "\n";
+      return exit_code_of(Verdict::error);
+    }
   }
 }
 }  // namespace mgcheck::harness

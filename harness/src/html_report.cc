@@ -9,25 +9,13 @@
 #include <sstream>
 
 #include "mgcheck/harness/audio_metrics.h"
+#include "mgcheck/harness/text.h"
 #include "mgcheck/harness/wav_io.h"
 
 namespace mgcheck::harness {
 
-std::string html_escape(const std::string& s) {
-  std::string o;
-  o.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      case '\'': o += "&#39;"; break;
-      default: o += c;
-    }
-  }
-  return o;
-}
+// Attribute-safe everywhere: the page is well-formed XML as well as HTML, whatever bytes a name holds.
+std::string html_escape(const std::string& s) { return xml_text(s, true); }
 
 std::string base64(std::span<const uint8_t> b) {
   static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -249,7 +237,7 @@ std::string spectrogram_img(const CellMedia& m, int width) {
   auto png = encode_png_rgb(rgb, width, height);
   std::ostringstream s;
   s << "<img class=\"spec\" width=\"" << width << "\" height=\"" << height << "\" alt=\"spectrogram 0 to "
-    << m.sample_rate / 2 << " Hz, 80 dB range\" src=\"data:image/png;base64," << base64(png) << "\">";
+    << m.sample_rate / 2 << " Hz, 80 dB range\" src=\"data:image/png;base64," << base64(png) << "\"/>";
   return s.str();
 }
 
@@ -269,7 +257,7 @@ std::string audio_player(const CellMedia& m, const HtmlOptions& o, std::string& 
     note = "no player: " + err;
     return "";
   }
-  return "<audio controls preload=\"none\" src=\"data:audio/wav;base64," + base64(wav) + "\"></audio>";
+  return "<audio controls=\"controls\" preload=\"none\" src=\"data:audio/wav;base64," + base64(wav) + "\"></audio>";
 }
 
 constexpr const char* kStyle = R"(
@@ -291,7 +279,7 @@ code{font-family:ui-monospace,monospace}.pic{display:block;margin:8px 0;max-widt
 std::string render_html(const Report& r, const std::vector<CellMedia>& media, const HtmlOptions& o) {
   const Verdict v = r.verdict();
   std::ostringstream h;
-  h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>mgcheck " << html_escape(r.command)
+  h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>mgcheck " << html_escape(r.command)
     << " — " << html_escape(r.target) << "</title>\n<style>" << kStyle << "</style>\n</head>\n<body>\n";
   h << "<h1>mgcheck " << html_escape(r.command) << " report</h1>\n";
   h << "<p><span class=\"verdict " << verdict_name(v) << "\">verdict: " << verdict_name(v) << " (exit "

@@ -2,12 +2,16 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "mgcheck/format/byte_source.h"
+#include "mgcheck/format/checked.h"
 #include "mgcheck/format/checkpoint.h"
 #include "mgcheck/format/schema.h"
+#include "mgcheck/format/utf8.h"
 #include "mgcheck/harness/file_info.h"
+#include "mgcheck/harness/text.h"
 
 namespace mgcheck::harness {
 
@@ -76,6 +80,87 @@ json summarize(const format::Checkpoint& ck, ValueId id, int depth, size_t& budg
 
 }  // namespace
 
+namespace {
+
+// A name as the JSON report holds it: `name`, plus `name_hex` (the exact bytes) when it is not valid
+// UTF-8 (the report's `name` then shows the bad bytes as \xNN, see text.h).
+void put_name(json& j, const std::string& name) {
+  j["name"] = name;
+  if (!format::valid_utf8(name)) j["name_hex"] = hex_bytes(name);
+}
+
+// Every GLOBAL referenced, with its class, how often and where first.
+json globals_json(const format::PickleResult& p) {
+  std::map<std::string, std::pair<std::string, size_t>> globals;
+  std::map<std::string, uint64_t> first_offset;
+  for (const auto& g : p.globals) {
+    std::string name = g.module + "." + g.name;
+    auto& e = globals[name];
+    e.first = format::global_class_name(g.cls);
+    if (e.second++ == 0) first_offset[name] = g.offset;
+  }
+  json a = json::array();
+  for (const auto& [name, e] : globals) {
+    json g = {{"class", e.first}, {"count", e.second}, {"first_offset", first_offset[name]}};
+    put_name(g, name);
+    a.push_back(std::move(g));
+  }
+  return a;
+}
+
+// The description of a checkpoint, complete or as far as it was read before a fatal finding.
+json describe(const format::Checkpoint& c, bool complete) {
+  json ins = json::object();
+  ins["complete"] = complete;
+  ins["format"] = format::container_kind_name(c.kind);
+  ins["folder"] = c.folder;
+  ins["pickle_protocol"] = c.pickle.protocol;
+  ins["records"] = json::array();
+  for (const auto& r : c.records) {
+    json rj = {{"offset", r.data_offset}, {"bytes", r.size}, {"crc32", r.crc32}, {"crc_ok", r.crc_ok}};
+    put_name(rj, r.name);
+    ins["records"].push_back(std::move(rj));
+  }
+  size_t budget = 2000;
+  ins["structure"] = c.pickle.root == format::kNoValue ? json(nullptr) : summarize(c, c.pickle.root, 3, budget);
+  ins["tensors"] = json::array();
+  if (complete) {
+    for (const auto& n : c.named) {
+      const auto& t = c.tensors.at(n.tensor);
+      json tj = {{"dtype", format::dtype_name(t.dtype)},
+                 {"shape", t.sizes},
+                 {"strides", t.strides},
+                 {"storage_offset", t.storage_offset},
+                 {"storage", t.storage_key},
+                 {"bytes", t.numel * format::itemsize(t.dtype)}};
+      put_name(tj, n.path);
+      ins["tensors"].push_back(std::move(tj));
+    }
+  } else {
+    // The tree never completed, so tensors have no names yet: list those rebuilt so far, in order, with
+    // the offset of the REDUCE that rebuilt each.
+    for (const auto& t : c.pickle.tensors) {
+      const auto* s = t.storage < c.pickle.storages.size() ? &c.pickle.storages[t.storage] : nullptr;
+      uint64_t numel = 1;
+      for (int64_t d : t.sizes) numel = format::checked_mul(numel, d < 0 ? 0 : static_cast<uint64_t>(d)).value_or(0);
+      json tj = {{"name", ""},
+                 {"dtype", format::dtype_name(t.dtype)},
+                 {"shape", t.sizes},
+                 {"strides", t.strides},
+                 {"storage_offset", t.storage_offset},
+                 {"storage", s != nullptr ? s->key : std::string()},
+                 {"bytes", format::checked_mul(numel, format::itemsize(t.dtype)).value_or(0)},
+                 {"offset", t.offset}};
+      if (s != nullptr && !format::valid_utf8(s->key)) tj["storage_hex"] = hex_bytes(s->key);
+      ins["tensors"].push_back(std::move(tj));
+    }
+  }
+  ins["globals"] = globals_json(c.pickle);
+  return ins;
+}
+
+}  // namespace
+
 void run_inspect(const std::string& path, Report& report) {
   report.command = "inspect";
   report.target = path;
@@ -92,12 +177,22 @@ void run_inspect(const std::string& path, Report& report) {
   info.sha256 = sha256_hex(src.bytes());
   format::Findings& findings = report.findings;
   findings.set_cap(static_cast<size_t>(report.limits.max_findings));
-  auto ck = format::read_checkpoint(src, report.limits, format::ReadOptions{}, findings);
-  json ins = json::object();
+  format::Checkpoint partial;
+  format::ReadOptions ro;
+  ro.partial = &partial;
+  auto ck = format::read_checkpoint(src, report.limits, ro, findings);
   if (!ck) {
     if (!findings.has_code(ck.error().code)) findings.add(ck.error());
     info.format = "";
     report.files.push_back(info);
+    // What the file tried before it was refused: records, GLOBALs and tensors seen up to that point.
+    json ins = json::object();
+    if (partial.kind != format::ContainerKind::unknown) {
+      ins = describe(partial, false);
+      json stop = {{"code", ck.error().code},
+                   {"offset", ck.error().offset ? json(*ck.error().offset) : json(nullptr)}};
+      ins["stopped_at"] = std::move(stop);
+    }
     report.extra["inspect"] = ins;
     return;
   }
@@ -105,47 +200,15 @@ void run_inspect(const std::string& path, Report& report) {
   info.format = format::container_kind_name(c.kind);
   info.tensors = c.named.size();
   report.files.push_back(info);
-
-  ins["format"] = info.format;
-  ins["folder"] = c.folder;
-  ins["pickle_protocol"] = c.pickle.protocol;
-  ins["records"] = json::array();
-  for (const auto& r : c.records)
-    ins["records"].push_back({{"name", r.name}, {"offset", r.data_offset}, {"bytes", r.size},
-                              {"crc32", r.crc32}, {"crc_ok", r.crc_ok}});
-  size_t budget = 2000;
-  ins["structure"] = summarize(c, c.pickle.root, 3, budget);
-  ins["tensors"] = json::array();
-  for (const auto& n : c.named) {
-    const auto& t = c.tensors.at(n.tensor);
-    ins["tensors"].push_back({{"name", n.path},
-                              {"dtype", format::dtype_name(t.dtype)},
-                              {"shape", t.sizes},
-                              {"strides", t.strides},
-                              {"storage_offset", t.storage_offset},
-                              {"storage", t.storage_key},
-                              {"bytes", t.numel * format::itemsize(t.dtype)}});
-  }
-  // Every GLOBAL referenced, with its class and how often.
-  std::map<std::string, std::pair<std::string, size_t>> globals;
-  std::map<std::string, uint64_t> first_offset;
-  for (const auto& g : c.pickle.globals) {
-    std::string name = g.module + "." + g.name;
-    auto& e = globals[name];
-    e.first = format::global_class_name(g.cls);
-    if (e.second++ == 0) first_offset[name] = g.offset;
-  }
-  ins["globals"] = json::array();
-  for (const auto& [name, e] : globals)
-    ins["globals"].push_back({{"name", name}, {"class", e.first}, {"count", e.second},
-                              {"first_offset", first_offset[name]}});
-  report.extra["inspect"] = ins;
+  report.extra["inspect"] = describe(c, true);
   // A raw training checkpoint is readable as inert data, but it is not something to load (AudioCraft's
   // loaders fail on it, and weights_only torch.load refuses its omegaconf globals): say so and fail.
   if (format::looks_like_training_checkpoint(c)) {
+    std::set<std::string> inert;
+    for (const auto& g : c.pickle.globals)
+      if (g.cls == format::GlobalClass::inert) inert.insert(g.module + "." + g.name);
     std::string names;
-    for (const auto& [name, e] : globals)
-      if (e.first == "inert") names += (names.empty() ? "" : ", ") + name;
+    for (const auto& name : inert) names += (names.empty() ? "" : ", ") + name;
     format::Finding f = format::make_error(
         "MG-SCHEMA-TRAINING-CHECKPOINT",
         "raw AudioCraft training checkpoint, not an export" +
@@ -160,29 +223,51 @@ void print_inspect(const Report& report, std::ostream& out) {
   if (!report.extra.contains("inspect")) return;
   const json& ins = report.extra["inspect"];
   if (ins.empty()) return;
-  out << "format: " << ins.value("format", "?") << "   folder: " << ins.value("folder", "") << "   pickle protocol "
-      << ins.value("pickle_protocol", 0) << "\n";
-  out << "records (" << ins["records"].size() << "):\n";
+  auto text = [](const json& v) { return console_text(v.is_string() ? v.get<std::string>() : v.dump()); };
+  if (!ins.value("complete", true)) {
+    const json& stop = ins.value("stopped_at", json::object());
+    out << "refused";
+    if (stop.contains("code")) out << " (" << text(stop["code"]);
+    if (stop.contains("offset") && !stop["offset"].is_null()) out << " @" << stop["offset"].dump();
+    if (stop.contains("code")) out << ")";
+    out << ": what was read before the refusal\n";
+  }
+  out << "format: " << text(ins.value("format", json("?"))) << "   folder: " << text(ins.value("folder", json("")))
+      << "   pickle protocol " << ins.value("pickle_protocol", 0) << "\n";
+  const json& records = ins.value("records", json::array());
+  out << "records (" << records.size() << "):\n";
   size_t shown = 0;
-  for (const auto& r : ins["records"]) {
+  for (const auto& r : records) {
     if (++shown > 40) {
-      out << "  … " << ins["records"].size() - 40 << " more\n";
+      out << "  … " << records.size() - 40 << " more\n";
       break;
     }
-    out << "  " << r["name"].get<std::string>() << "  @" << r["offset"] << "  " << r["bytes"] << " bytes"
+    out << "  " << text(r["name"]) << "  @" << r["offset"] << "  " << r["bytes"] << " bytes"
         << (r["crc_ok"].get<bool>() ? "" : "  CRC MISMATCH") << "\n";
   }
-  out << "structure: " << ins["structure"].dump(2) << "\n";
-  out << "tensors (" << ins["tensors"].size() << "):\n";
-  for (const auto& t : ins["tensors"]) {
-    out << "  " << t["name"].get<std::string>() << "  " << t["dtype"].get<std::string>() << " " << t["shape"].dump()
-        << " strides " << t["strides"].dump() << " offset " << t["storage_offset"] << "  " << t["bytes"]
-        << " bytes\n";
+  // dump() escapes C0 controls inside strings; console_text line by line catches DEL and C1 controls.
+  std::string structure = json_safe(ins.value("structure", json(nullptr))).dump(2);
+  out << "structure: ";
+  for (size_t start = 0; start <= structure.size();) {
+    size_t nl = structure.find('\n', start);
+    if (nl == std::string::npos) nl = structure.size();
+    out << console_text(std::string_view(structure).substr(start, nl - start)) << "\n";
+    start = nl + 1;
   }
-  out << "globals (" << ins["globals"].size() << "):\n";
-  for (const auto& g : ins["globals"])
-    out << "  " << g["name"].get<std::string>() << "  " << g["class"].get<std::string>() << "  x" << g["count"]
-        << "  first @" << g["first_offset"] << "\n";
+  const json& tensors = ins.value("tensors", json::array());
+  out << "tensors (" << tensors.size() << "):\n";
+  for (const auto& t : tensors) {
+    out << "  " << (t["name"].get<std::string>().empty() ? std::string("(unnamed)") : text(t["name"])) << "  "
+        << text(t["dtype"]) << " " << t["shape"].dump() << " strides " << t["strides"].dump() << " offset "
+        << t["storage_offset"] << "  " << t["bytes"] << " bytes";
+    if (t.contains("offset")) out << "  rebuilt @" << t["offset"];
+    out << "\n";
+  }
+  const json& globals = ins.value("globals", json::array());
+  out << "globals (" << globals.size() << "):\n";
+  for (const auto& g : globals)
+    out << "  " << text(g["name"]) << "  " << text(g["class"]) << "  x" << g["count"] << "  first @"
+        << g["first_offset"] << "\n";
 }
 
 }  // namespace mgcheck::harness

@@ -6,6 +6,9 @@
 #include <map>
 #include <sstream>
 
+#include "mgcheck/format/utf8.h"
+#include "mgcheck/harness/text.h"
+
 namespace mgcheck::harness {
 
 using format::Finding;
@@ -62,6 +65,8 @@ static json finding_json(const Finding& f) {
             {"name", f.name},
             {"message", f.message},
             {"hint", f.hint}};
+  // The exact bytes of a name that is not valid UTF-8 ("name" then shows them as \xNN).
+  if (!format::valid_utf8(f.name)) j["name_hex"] = hex_bytes(f.name);
   if (f.impact == Impact::unsafe) j["unsafe"] = true;
   return j;
 }
@@ -110,31 +115,14 @@ json to_json(const Report& r) {
   for (const auto& e : format::Limits::table()) j["limits"][e.name] = r.limits.*(e.field);
   j["environment"] = r.environment;
   for (auto it = r.extra.begin(); it != r.extra.end(); ++it) j[it.key()] = it.value();
-  return j;
+  return json_safe(j);  // names and messages carry bytes from the file: dump() must never throw
 }
 
 // ---- JUnit -----------------------------------------------------------------------------------------
 
-static std::string xml_escape(const std::string& s) {
-  std::string o;
-  o.reserve(s.size());
-  for (unsigned char c : s) {
-    switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      case '\'': o += "&apos;"; break;
-      default:
-        if (c < 0x20 && c != '\n' && c != '\t') {
-          o += "?";  // XML 1.0 forbids most control characters
-        } else {
-          o += static_cast<char>(c);
-        }
-    }
-  }
-  return o;
-}
+// Attribute values and character data: text.h's xml_text (invalid UTF-8 and forbidden controls as \xNN).
+static std::string xml_attr(const std::string& s) { return xml_text(s, true); }
+static std::string xml_escape(const std::string& s) { return xml_text(s, false); }
 
 std::string to_junit(const Report& r) {
   // One testcase per check (layer) that ran, plus one per matrix cell and per reference stage.
@@ -150,7 +138,7 @@ std::string to_junit(const Report& r) {
   int tests = 0, failures = 0, skipped = 0;
   for (const auto& check : checks) {
     ++tests;
-    cases << "    <testcase classname=\"mgcheck." << xml_escape(r.command) << "\" name=\"" << xml_escape(check)
+    cases << "    <testcase classname=\"mgcheck." << xml_attr(r.command) << "\" name=\"" << xml_attr(check)
           << "\">\n";
     bool failed = false;
     std::ostringstream body;
@@ -168,7 +156,7 @@ std::string to_junit(const Report& r) {
       const Finding* first = nullptr;
       for (const Finding* f : by_layer[check])
         if (!first && (f->severity == Severity::error || (r.strict && f->severity == Severity::warning))) first = f;
-      cases << "      <failure type=\"" << xml_escape(first->code) << "\" message=\"" << xml_escape(first->message)
+      cases << "      <failure type=\"" << xml_attr(first->code) << "\" message=\"" << xml_attr(first->message)
             << "\">" << xml_escape(body.str()) << "</failure>\n";
     }
     std::ostringstream notes;
@@ -180,33 +168,33 @@ std::string to_junit(const Report& r) {
   for (const auto& c : r.cells) {
     ++tests;
     std::string name = c.device + "/" + c.precision + "/" + c.config;
-    cases << "    <testcase classname=\"mgcheck." << xml_escape(r.command) << ".cell\" name=\"" << xml_escape(name)
+    cases << "    <testcase classname=\"mgcheck." << xml_attr(r.command) << ".cell\" name=\"" << xml_attr(name)
           << "\" time=\"" << c.seconds << "\">\n";
     if (c.status == "fail") {
       ++failures;
-      cases << "      <failure type=\"cell\" message=\"" << xml_escape(c.reason) << "\"/>\n";
+      cases << "      <failure type=\"cell\" message=\"" << xml_attr(c.reason) << "\"/>\n";
     } else if (c.status == "skip") {
       ++skipped;
-      cases << "      <skipped message=\"" << xml_escape(c.reason) << "\"/>\n";
+      cases << "      <skipped message=\"" << xml_attr(c.reason) << "\"/>\n";
     }
     cases << "    </testcase>\n";
   }
   for (const auto& s : r.reference) {
     ++tests;
-    cases << "    <testcase classname=\"mgcheck." << xml_escape(r.command) << ".reference\" name=\""
-          << xml_escape(s.stage) << "\">\n";
+    cases << "    <testcase classname=\"mgcheck." << xml_attr(r.command) << ".reference\" name=\""
+          << xml_attr(s.stage) << "\">\n";
     if (s.status == "fail") {
       ++failures;
       std::ostringstream m;
       m << "max_abs " << s.max_abs << " > tolerance " << s.tolerance;
-      cases << "      <failure type=\"MG-REF-MISMATCH\" message=\"" << xml_escape(m.str()) << "\"/>\n";
+      cases << "      <failure type=\"MG-REF-MISMATCH\" message=\"" << xml_attr(m.str()) << "\"/>\n";
     }
     cases << "    </testcase>\n";
   }
   std::ostringstream x;
   x << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   x << "<testsuites name=\"mgcheck\" tests=\"" << tests << "\" failures=\"" << failures << "\">\n";
-  x << "  <testsuite name=\"mgcheck " << xml_escape(r.command) << " " << xml_escape(r.target) << "\" tests=\""
+  x << "  <testsuite name=\"mgcheck " << xml_attr(r.command) << " " << xml_attr(r.target) << "\" tests=\""
     << tests << "\" failures=\"" << failures << "\" errors=\"0\" skipped=\"" << skipped << "\">\n";
   x << cases.str();
   x << "  </testsuite>\n</testsuites>\n";
@@ -242,8 +230,8 @@ json to_sarif(const Report& r) {
                                     {"informationUri", "docs/error-codes.md"},
                                     {"rules", rules}}}}},
               {"results", results}};
-  return {{"$schema", "https://json.schemastore.org/sarif-2.1.0.json"}, {"version", "2.1.0"},
-          {"runs", json::array({run})}};
+  return json_safe({{"$schema", "https://json.schemastore.org/sarif-2.1.0.json"}, {"version", "2.1.0"},
+          {"runs", json::array({run})}});
 }
 
 // ---- console ---------------------------------------------------------------------------------------
@@ -254,7 +242,8 @@ void print_console(const Report& r, std::ostream& out, const ConsoleOptions& o) 
   };
   if (!o.quiet) {
     for (const auto& f : r.files) {
-      out << "file " << f.path << "  " << f.bytes << " bytes  " << (f.format.empty() ? "?" : f.format) << "  "
+      out << "file " << console_text(f.path) << "  " << f.bytes << " bytes  "
+          << (f.format.empty() ? "?" : console_text(f.format)) << "  "
           << f.tensors << " tensors\n";
     }
     // Findings grouped by severity: errors first.
@@ -263,12 +252,12 @@ void print_console(const Report& r, std::ostream& out, const ConsoleOptions& o) 
         if (f.severity != sev) continue;
         const char* color = sev == Severity::error ? (f.impact == Impact::unsafe ? "1;35" : "1;31")
                             : sev == Severity::warning ? "1;33" : "36";
-        out << paint(color, std::string(format::severity_name(sev))) << " " << paint("1", f.code) << " ";
-        if (!f.file.empty()) out << f.file;
+        out << paint(color, std::string(format::severity_name(sev))) << " " << paint("1", console_text(f.code)) << " ";
+        if (!f.file.empty()) out << console_text(f.file);
         if (f.offset) out << "@" << *f.offset;
-        if (!f.name.empty()) out << " [" << f.name << "]";
-        out << (f.file.empty() && !f.offset && f.name.empty() ? "" : ": ") << f.message << "\n";
-        if (!f.hint.empty()) out << "    hint: " << f.hint << "\n";
+        if (!f.name.empty()) out << " [" << console_text(f.name) << "]";
+        out << (f.file.empty() && !f.offset && f.name.empty() ? "" : ": ") << console_text(f.message) << "\n";
+        if (!f.hint.empty()) out << "    hint: " << console_text(f.hint) << "\n";
       }
     }
     if (r.findings.dropped() > 0) out << r.findings.dropped() << " further findings not shown (max_findings)\n";
@@ -292,11 +281,11 @@ void print_console(const Report& r, std::ostream& out, const ConsoleOptions& o) 
                         c.precision.c_str(), c.config.c_str(), c.status.c_str(), c.seconds, c.steps_per_s, c.rtf);
         }
         out << line;
-        if (!c.reason.empty()) out << "    " << c.reason << "\n";
+        if (!c.reason.empty()) out << "    " << console_text(c.reason) << "\n";
       }
     }
     for (const auto& s : r.reference) {
-      out << "reference " << s.stage << ": " << s.status << " max_abs " << s.max_abs << " tol " << s.tolerance;
+      out << "reference " << console_text(s.stage) << ": " << console_text(s.status) << " max_abs " << s.max_abs << " tol " << s.tolerance;
       if (!s.first_diff_index.empty()) {
         out << " first diff at [";
         for (size_t i = 0; i < s.first_diff_index.size(); ++i) out << (i ? "," : "") << s.first_diff_index[i];
@@ -311,7 +300,7 @@ void print_console(const Report& r, std::ostream& out, const ConsoleOptions& o) 
     (f.severity == Severity::error ? errors : f.severity == Severity::warning ? warnings : notes)++;
   const char* color = v == Verdict::pass ? "1;32" : v == Verdict::unsafe ? "1;35" : "1;31";
   out << paint(color, std::string("verdict: ") + verdict_name(v)) << " (" << errors << " errors, " << warnings
-      << " warnings, " << notes << " notes)  " << r.command << " " << r.target << "\n";
+      << " warnings, " << notes << " notes)  " << console_text(r.command) << " " << console_text(r.target) << "\n";
 }
 
 bool write_output(const std::string& path, const std::string& text, std::string& error) {

@@ -56,6 +56,11 @@ struct Checkpoint {
 
 struct ReadOptions {
   bool verify_crc = true;
+  // When set and the read fails, receives what was read before the failure: container kind, folder and
+  // records (zip), and the object pickle's partial result (every GLOBAL seen, storages and tensors rebuilt
+  // so far; root kNoValue when the pickle itself failed). `tensors`/`named` stay empty. For `inspect`,
+  // which shows what a refused file tried.
+  Checkpoint* partial = nullptr;
 };
 
 // Reads and checks one file. Fatal problems return the finding (also pushed to `findings`);

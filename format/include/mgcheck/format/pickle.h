@@ -95,12 +95,18 @@ struct TensorRef {
   uint64_t offset = 0;           // file offset of the REDUCE that rebuilt it
 };
 
+struct PickleResult;
+
 struct PickleOptions {
   std::string file;            // for findings
   std::string record;          // e.g. "data.pkl"; for findings
   uint64_t base_offset = 0;    // file offset of the first pickle byte (findings report file offsets)
   bool legacy_persistent_ids = false;  // 6-item ids of the legacy format
   bool require_stop_at_end = true;     // no trailing bytes after STOP (false for legacy stacked pickles)
+  // When set and the run fails, receives what the machine saw before the failure: every GLOBAL (in
+  // order, with offsets), the storages and tensors rebuilt so far (root stays kNoValue). For reports that
+  // show what a refused file tried.
+  PickleResult* partial = nullptr;
 };
 
 struct PickleResult {
