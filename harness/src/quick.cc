@@ -1,5 +1,6 @@
 #include "mgcheck/harness/quick.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <future>
 #include <thread>
@@ -33,13 +34,13 @@ FileRole guess_role(const format::Checkpoint& ck, const format::Limits& limits) 
 // Maps and reads one file; pushes IO/container/pickle/tensor findings. False when unreadable.
 // CRCs are not verified here: check_file's byte pass does them together with the weights scan, in one
 // read of the data. A file the reader refuses gets its record CRCs checked by a zip read of its own.
-bool read_file(LoadedFile& f, Report& report, const QuickOptions& opts) {
-  auto mapped = format::MappedFile::open(f.path);
-  if (!mapped) {
-    report.findings.push(mapped.error());
+bool read_file(LoadedFile& f, const ExportFiles& files, Report& report, const QuickOptions& opts) {
+  auto opened = files.open(f.path);
+  if (!opened) {
+    report.findings.push(opened.error());
     return false;
   }
-  f.source = std::move(mapped).value();
+  f.source = std::move(opened).value();
   FileInfo info;
   info.path = f.path;
   info.bytes = f.source->size();
@@ -148,7 +149,10 @@ void check_file(LoadedFile& f, FileRole role, QuickResult& q, Report& report, co
   bo.verify_crc = opts.verify_crc;
   bo.scan = f.info.best_state_ok;
   bo.path_prefix = f.info.best_state_prefix;
-  bo.threads = std::max(1u, std::min(2u, std::thread::hardware_concurrency()));
+  bo.threads = opts.byte_pass_threads ? opts.byte_pass_threads
+                                      : std::max(1u, std::min(2u, std::thread::hardware_concurrency()));
+  if (opts.byte_pass_chunk_bytes) bo.chunk_bytes = opts.byte_pass_chunk_bytes;
+  if (opts.byte_pass_parallel_min_bytes) bo.parallel_min_bytes = *opts.byte_pass_parallel_min_bytes;
   format::BytePass pass = format::byte_pass(*f.source, *f.checkpoint, bo, report.findings);
   if (f.info.best_state_ok && !pass.read_failed) {
     format::WeightsScanOptions wo;
@@ -160,12 +164,13 @@ void check_file(LoadedFile& f, FileRole role, QuickResult& q, Report& report, co
   }
 }
 
-void load_and_check(LoadedFile& f, FileRole role, QuickResult& q, Report& report, const QuickOptions& opts) {
+void load_and_check(LoadedFile& f, FileRole role, const ExportFiles& files, QuickResult& q, Report& report,
+                    const QuickOptions& opts) {
   if (!f.present) {
     report.findings.push(format::missing_file_finding(role, f.path));
     return;
   }
-  if (!read_file(f, report, opts)) return;
+  if (!read_file(f, files, report, opts)) return;
   check_file(f, role, q, report, opts);
   // A `pretrained` reference to a local AudioCraft export is followed once, as
   // CompressionModel.get_pretrained does (mirrors audiocraft/models/encodec.py).
@@ -174,8 +179,8 @@ void load_and_check(LoadedFile& f, FileRole role, QuickResult& q, Report& report
       f.info.pretrained_resolution->how == format::PretrainedResolution::How::local_path) {
     LoadedFile target;
     target.path = f.info.pretrained_resolution->path;
-    target.present = std::filesystem::is_regular_file(target.path);
-    if (target.present && read_file(target, report, opts)) {
+    target.present = files.exists(target.path);
+    if (target.present && read_file(target, files, report, opts)) {
       check_file(target, role, q, report, opts);
       finish_digest(f, report);
       f = std::move(target);
@@ -185,18 +190,48 @@ void load_and_check(LoadedFile& f, FileRole role, QuickResult& q, Report& report
 
 }  // namespace
 
+bool DiskFiles::exists(const std::string& path) const {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(path, ec);
+}
+
+format::Result<std::unique_ptr<format::ByteSource>> DiskFiles::open(const std::string& path) const {
+  auto mapped = format::MappedFile::open(path);
+  if (!mapped) return std::move(mapped).error();
+  return std::unique_ptr<format::ByteSource>(std::move(mapped).value());
+}
+
+format::Result<std::unique_ptr<format::ByteSource>> MemoryFiles::open(const std::string& path) const {
+  auto it = files_.find(path);
+  if (it == files_.end()) {
+    format::Finding f = format::make_error("MG-IO-OPEN", "cannot open: " + path + " (no such file)",
+                                           "check the path and its permissions");
+    f.file = path;
+    return f;
+  }
+  return std::unique_ptr<format::ByteSource>(
+      std::make_unique<format::MemorySource>(it->second.data(), it->second.size(), path));
+}
+
 QuickResult run_quick(const std::string& target_arg, const QuickOptions& opts, Report& report) {
-  QuickResult q;
   report.target = target_arg;
-  report.checks_run = {"IO", "ZIP", "PICKLE", "TENSOR", "SCHEMA", "CONFIG", "SHAPE", "WEIGHTS"};
   auto t = format::resolve_target(target_arg, opts.env);
   if (!t) {
+    report.checks_run = {"IO", "ZIP", "PICKLE", "TENSOR", "SCHEMA", "CONFIG", "SHAPE", "WEIGHTS"};
     report.findings.push(t.error());
     report.forced = Verdict::usage;
-    return q;
+    return QuickResult{};
   }
+  return run_quick_checks(t.value(), DiskFiles{}, opts, report);
+}
+
+QuickResult run_quick_checks(const format::Target& target, const ExportFiles& files, const QuickOptions& opts,
+                             Report& report) {
+  QuickResult q;
+  report.target = target.arg;
+  report.checks_run = {"IO", "ZIP", "PICKLE", "TENSOR", "SCHEMA", "CONFIG", "SHAPE", "WEIGHTS"};
   q.resolved = true;
-  q.target = t.value();
+  q.target = target;
   for (const auto& n : q.target->notes) report.findings.push(n);
   if (q.target->kind == format::TargetKind::file) {
     // One file: check it in the role its content says (contract §1: `mgcheck quick FILE`).
@@ -204,7 +239,7 @@ QuickResult run_quick(const std::string& target_arg, const QuickOptions& opts, R
     LoadedFile f;
     f.path = q.target->lm_path;
     f.present = true;
-    if (!read_file(f, report, opts)) return q;
+    if (!read_file(f, files, report, opts)) return q;
     FileRole role = guess_role(*f.checkpoint, report.limits);
     check_file(f, role, q, report, opts);
     finish_digest(f, report);
@@ -214,8 +249,8 @@ QuickResult run_quick(const std::string& target_arg, const QuickOptions& opts, R
     q.lm.present = q.target->lm_exists;
     q.compression.path = q.target->compression_path;
     q.compression.present = q.target->compression_exists;
-    load_and_check(q.lm, FileRole::lm, q, report, opts);
-    load_and_check(q.compression, FileRole::compression, q, report, opts);
+    load_and_check(q.lm, FileRole::lm, files, q, report, opts);
+    load_and_check(q.compression, FileRole::compression, files, q, report, opts);
     if (q.lm_config && q.compression_config)
       format::check_consistency(*q.lm_config, *q.compression_config, report.findings, q.lm.path,
                                 q.compression.path);

@@ -1,10 +1,15 @@
 // The `quick` pipeline (contract §2): resolution, both files through the strict reader, export schema,
 // xp.cfg, typed configs, inventory, cross-file consistency, weights scan and CRCs — no model is built and
 // no libtorch is needed. `deep` runs it first and reuses what it produced (nothing is read twice).
+// `mgcheck quick`, `deep`, the tools and the fuzz target all run the same run_quick_checks: only where
+// the bytes come from differs (ExportFiles), so the fuzzer exercises exactly the code that ships.
 #pragma once
+#include <cstdint>
 #include <future>
+#include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "mgcheck/format/byte_source.h"
@@ -24,6 +29,43 @@ struct QuickOptions {
   // (~1.6 GB/s against ~10 GB/s for CRC-32), so it runs on its own thread, and the CLI asks for it only
   // when a report that carries it is written.
   bool hash = true;
+  // The one read of the data for CRCs and the weights scan (format/byte_pass.h). 0 = its default read
+  // size; 0 threads = up to 2 (the hardware's count). The fuzz target reads in small chunks with two
+  // threads from the first byte, so records and tensors straddle read and group boundaries.
+  size_t byte_pass_chunk_bytes = 0;
+  unsigned byte_pass_threads = 0;
+  std::optional<uint64_t> byte_pass_parallel_min_bytes;
+};
+
+// Where quick's files come from: the CLI and deep map them from disk (DiskFiles), the fuzz target and
+// tests serve an export held in memory (MemoryFiles). Paths are the resolved target's, and the path a
+// `pretrained` reference to a local export names.
+class ExportFiles {
+ public:
+  virtual ~ExportFiles() = default;
+  // True when `path` is a regular file (a `pretrained` reference is followed only then).
+  virtual bool exists(const std::string& path) const = 0;
+  // The bytes of `path`, named `path` in findings. Errors: MG-IO-OPEN, MG-IO-MMAP.
+  virtual format::Result<std::unique_ptr<format::ByteSource>> open(const std::string& path) const = 0;
+};
+
+// The file system: MappedFile::open.
+class DiskFiles final : public ExportFiles {
+ public:
+  bool exists(const std::string& path) const override;
+  format::Result<std::unique_ptr<format::ByteSource>> open(const std::string& path) const override;
+};
+
+// Files held in memory under their paths. Non-owning: the bytes must outlive every source opened (and
+// so the QuickResult built from them).
+class MemoryFiles final : public ExportFiles {
+ public:
+  void add(const std::string& path, std::span<const uint8_t> bytes) { files_[path] = bytes; }
+  bool exists(const std::string& path) const override { return files_.count(path) != 0; }
+  format::Result<std::unique_ptr<format::ByteSource>> open(const std::string& path) const override;
+
+ private:
+  std::map<std::string, std::span<const uint8_t>> files_;
 };
 
 // One file of the export, as far as it could be read. `source` keeps the mapping alive for the views.
@@ -54,7 +96,14 @@ struct QuickResult {
   bool compression_ready() const { return compression_config && compression_inventory_ok; }
 };
 
-// Runs every quick check on `target_arg`, filling `report` (command name left to the caller).
+// Every quick check on an already resolved target whose files `files` serves: reading, schema, xp.cfg,
+// typed configs, inventory, weights scan with CRCs, cross-file consistency, the top_k warning. Fills
+// `report` (target, checks_run, findings, files, model; command name and rendering left to the caller).
+QuickResult run_quick_checks(const format::Target& target, const ExportFiles& files, const QuickOptions& opts,
+                             Report& report);
+
+// `mgcheck quick TARGET`: resolves `target_arg` (a usage error is recorded in the report, resolved=false)
+// and runs run_quick_checks on the disk.
 QuickResult run_quick(const std::string& target_arg, const QuickOptions& opts, Report& report);
 
 // AudioCraft's MusicGen.generate default top_k (musicgen-model.md §5.1): above the card it crashes.
