@@ -20,6 +20,8 @@ const std::vector<Limits::Entry>& Limits::table() {
       {"max_string_bytes", &Limits::max_string_bytes, "one str or bytes value"},
       {"max_objects", &Limits::max_objects, "values built by one pickle run"},
       {"max_int_bytes", &Limits::max_int_bytes, "LONG1/LONG4 payload length"},
+      {"max_pickle_memory_bytes", &Limits::max_pickle_memory_bytes,
+       "working memory of one pickle run (values, strings, item lists, stack, memo)"},
       {"max_tensors", &Limits::max_tensors, "tensors in one file"},
       {"max_rank", &Limits::max_rank, "dimensions of one tensor"},
       {"max_tensor_elements", &Limits::max_tensor_elements, "elements of one tensor or storage"},

@@ -204,6 +204,7 @@ class PickleMachine {
   struct Op {
     const char* name = nullptr;
     Handler fn = nullptr;
+    bool unused = false;  // never written by CPython's pickler for checkpoint values (docs/pickle-machine.md)
   };
   static const std::array<Op, 256>& table();
 
@@ -236,7 +237,20 @@ class PickleMachine {
   }
 
   // ---- reading arguments (every read bounds-checked before touching memory)
+  // The end of the current FRAME is a hard boundary (docs/pickle-machine.md): an argument that crosses
+  // it is read one way by pickle.loads (straight on), another by the C unpickler reading a file (the rest
+  // of the frame is dropped and reading goes on after it) and rejected by pickle.py; mgcheck refuses.
+  bool straddle(const std::string& what, uint64_t n) {
+    fatal_ = located(make_unsafe(
+        "MG-PICKLE-FRAME-STRADDLE",
+        what + " of " + std::to_string(n) + " bytes crosses the end of the current FRAME (" +
+            std::to_string(frame_end_ - pos_) + " bytes left in it, frame ends at file offset " +
+            std::to_string(opts_.base_offset + frame_end_) + "); unpicklers disagree on what follows",
+        "a pickle whose opcodes cross frame boundaries is built to make scanners and loaders disagree; do not load it"));
+    return false;
+  }
   bool need(uint64_t n) {
+    if (pos_ < frame_end_ && n > frame_end_ - pos_) return straddle(std::string(op_name()) + " argument", n);
     if (fits(pos_, n, in_.size())) return true;
     return fail("MG-PICKLE-TRUNCATED", std::string(op_name()) + " argument runs past the end of the pickle (needs " +
                                            std::to_string(n) + " bytes, " + std::to_string(in_.size() - pos_) +
@@ -254,6 +268,8 @@ class PickleMachine {
     if (nl == nullptr)
       return fail("MG-PICKLE-TRUNCATED", std::string(op_name()) + " text argument has no terminating newline");
     const size_t end = static_cast<size_t>(static_cast<const uint8_t*>(nl) - in_.data());
+    if (pos_ < frame_end_ && end >= frame_end_)
+      return straddle(std::string(op_name()) + " text argument", end + 1 - pos_);
     if (end - pos_ > lim_.max_string_bytes)
       return fail("MG-PICKLE-LIMIT-STRING", std::string(op_name()) + " text argument of " +
                                                 std::to_string(end - pos_) + " bytes exceeds max_string_bytes",
@@ -274,6 +290,29 @@ class PickleMachine {
     return true;
   }
 
+  // ---- working memory (max_pickle_memory_bytes): every allocation the run makes that grows with the
+  // input is charged before or as it happens; nothing is released until the run ends, so the sum is an
+  // upper bound of the machine's heap (values, their strings and item lists, stack, memo, side tables).
+  static constexpr uint64_t kMapEntry = 64;  // one unordered_map node plus its bucket share
+  bool account(uint64_t bytes) {
+    auto total = checked_add(mem_, bytes);
+    if (!total || *total > lim_.max_pickle_memory_bytes)
+      return fail("MG-PICKLE-LIMIT-MEMORY", "the pickle needs more than max_pickle_memory_bytes (" +
+                                                std::to_string(lim_.max_pickle_memory_bytes) +
+                                                ") of working memory for the values it builds",
+                  kHintLimit);
+    mem_ = *total;
+    return true;
+  }
+  // Charges a vector's capacity growth (elements of 4 bytes) since the last call for it.
+  bool charge_growth(size_t capacity, size_t& charged) {
+    if (capacity <= charged) return true;
+    const uint64_t delta = (capacity - charged) * sizeof(ValueId);
+    charged = capacity;
+    return account(delta);
+  }
+  static uint64_t heap_bytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
+
   // ---- values
   bool charge(uint64_t n) {
     auto total = checked_add(charged_, n);
@@ -289,6 +328,7 @@ class PickleMachine {
                                                  ") values built", kHintLimit);
     v.offset = file_offset();
     if (is_container(v.kind) && v.depth == 0) v.depth = 1;
+    if (!account(sizeof(Value) + heap_bytes(v.s) + v.items.capacity() * sizeof(ValueId))) return false;
     id = r_.arena.add(std::move(v));
     return true;
   }
@@ -326,11 +366,15 @@ class PickleMachine {
                     kHintLimit);
       r_.arena[parent].depth = d;
     }
-    r_.arena[parent].items.push_back(child);
+    auto& items = r_.arena[parent].items;
+    if (items.size() == items.capacity() &&
+        !account((items.capacity() == 0 ? 1 : items.capacity()) * sizeof(ValueId)))
+      return false;
+    items.push_back(child);
     return true;
   }
   bool make_container(ValueKind k, const std::vector<ValueId>& items, ValueId& id) {
-    if (!make(scalar(k), id)) return false;
+    if (!make(scalar(k), id) || !account(items.size() * sizeof(ValueId))) return false;
     r_.arena[id].items.reserve(items.size());
     for (ValueId c : items)
       if (!add_item(id, c)) return false;
@@ -392,6 +436,7 @@ class PickleMachine {
     }
     error("MG-PICKLE-MEMO-PUT", "memo index " + std::to_string(idx) + " skips ahead of the next free slot " +
                                     std::to_string(memo_.size()) + " (torch writes dense indices)");
+    if (!account(kMapEntry)) return false;
     sparse_memo_[idx] = v;
     return true;
   }
@@ -425,10 +470,14 @@ class PickleMachine {
   bool push_long_bytes(std::string_view payload);
   bool push_text_int(std::string_view line, bool long_form);
   bool push_unicode(std::string text) {
-    if (!valid_utf8(text))
-      error("MG-PICKLE-UTF8", std::string(op_name()) + " string is not valid UTF-8",
-            "strings in a checkpoint are valid UTF-8; the file was altered or not written by Python 3");
     Value v = scalar(ValueKind::string);
+    if (!valid_utf8(text)) {
+      // The raw bytes are kept, but the value is poisoned: it is never a name, key, location or
+      // STACK_GLOBAL part, so no later layer takes it for text without this finding.
+      error("MG-PICKLE-UTF8", std::string(op_name()) + " string is not valid UTF-8 (invalid bytes or a surrogate)",
+            "strings in a checkpoint are valid UTF-8; the file was altered or not written by Python 3");
+      v.poisoned = true;
+    }
     v.s = std::move(text);
     return push_new(std::move(v));
   }
@@ -584,6 +633,9 @@ class PickleMachine {
   bool stopped_ = false;
   uint64_t frame_end_ = 0;
   uint64_t charged_ = 0;  // items copied by set()/frozenset()/copy-on-build, counted as objects
+  uint64_t mem_ = 0;      // working memory charged so far (account())
+  size_t stack_cap_ = 0;  // stack_ capacity already charged
+  size_t memo_cap_ = 0;   // memo_ capacity already charged
   std::optional<Finding> fatal_;
   std::vector<ValueId> stack_;
   std::vector<size_t> marks_;  // stack size at each open MARK
@@ -669,6 +721,12 @@ const std::array<PickleMachine::Op, 256>& PickleMachine::table() {
     set(0x95, "FRAME", &M::op_frame);
     set(0x97, "NEXT_BUFFER", &M::op_next_buffer);
     set(0x98, "READONLY_BUFFER", &M::op_readonly_buffer);
+    // Opcodes CPython 3's pickler (C _pickle and pickle.py, protocols 0-5) never writes for the values
+    // a checkpoint holds: each use is MG-PICKLE-OPCODE-UNUSED (the run goes on). EXT1/2/4, PERSID and the
+    // out-of-band buffer opcodes have codes of their own.
+    for (uint8_t code : {uint8_t{'2'}, uint8_t{'i'}, uint8_t{'o'}, uint8_t{'S'}, uint8_t{'T'}, uint8_t{'U'},
+                         uint8_t{0x92}})
+      a[code].unused = true;
     for (auto& e : a)
       if (e.name == nullptr) e.name = "unknown opcode";
     return a;
@@ -696,9 +754,17 @@ Result<PickleResult> PickleMachine::run() {
       fail("MG-PICKLE-UNKNOWN-OPCODE", "unknown opcode " + hex_byte(op_) + " at offset " + std::to_string(file_offset()));
       return std::move(*fatal_);
     }
+    if (op.unused)
+      error("MG-PICKLE-OPCODE-UNUSED", std::string(op.name) + " (" + hex_byte(op_) + ") at offset " +
+                                           std::to_string(file_offset()) +
+                                           " is an opcode CPython's pickler never writes for checkpoint values",
+            "torch.save does not write this opcode: the pickle was made by hand or by another tool");
     if (!(this->*op.fn)()) return std::move(*fatal_);
+    if (!charge_growth(stack_.capacity(), stack_cap_) || !charge_growth(memo_.capacity(), memo_cap_))
+      return std::move(*fatal_);
   }
   r_.end = pos_;
+  r_.memory_bytes = mem_;
   if (opts_.require_stop_at_end && pos_ < in_.size()) {
     op_pos_ = pos_;
     error("MG-PICKLE-TRAILING", std::to_string(in_.size() - pos_) + " bytes follow STOP",
@@ -722,6 +788,15 @@ bool PickleMachine::op_stop() {
     return fail("MG-PICKLE-STACK", "STOP with " + std::to_string(marks_.size()) + " MARK frame(s) still open");
   if (stack_.size() != 1)
     return fail("MG-PICKLE-STACK", "STOP leaves " + std::to_string(stack_.size()) + " values on the stack instead of 1");
+  if (pos_ < frame_end_) {
+    // The C unpickler reading a file has consumed the whole frame: the next read (a legacy file's next
+    // pickle) starts at the frame's end, not after STOP. CPython's pickler always ends a frame at STOP.
+    fatal_ = located(make_unsafe("MG-PICKLE-FRAME-STRADDLE",
+                                 "STOP leaves " + std::to_string(frame_end_ - pos_) +
+                                     " bytes of its FRAME unread; unpicklers disagree on where the pickle ends",
+                                 "a frame that runs past STOP hides bytes from scanners; do not load this file"));
+    return false;
+  }
   r_.root = stack_.back();
   stopped_ = true;
   return true;
@@ -758,6 +833,9 @@ bool PickleMachine::op_proto() {
 }
 
 bool PickleMachine::op_frame() {
+  if (r_.protocol < 4)
+    return fail("MG-PICKLE-FRAME", "FRAME in a pickle of protocol " + std::to_string(r_.protocol) +
+                                       " (frames exist from protocol 4, after PROTO)");
   uint64_t len;
   if (!read_le(8, len)) return false;
   if (pos_ < frame_end_) return fail("MG-PICKLE-FRAME", "FRAME starts before the previous frame ends");
@@ -1046,6 +1124,7 @@ bool PickleMachine::insert_pair(ValueId dict, ValueId key, ValueId value) {
         return true;
       }
     }
+    if (!account(kMapEntry)) return false;
     dict_keys_.emplace(h, r_.arena[dict].items.size());
   }
   return add_item(dict, key) && add_item(dict, value);
@@ -1188,6 +1267,7 @@ bool PickleMachine::push_global(std::string module, std::string name) {
     out_.push(located(make_note("MG-PICKLE-INERT-GLOBAL", std::string(op_name()) + " " + dotted +
                                                               " is a training-checkpoint class, kept as inert data",
                                 "export the model (audiocraft.utils.export) to get a plain state dict")));
+  if (!account(2 * sizeof(GlobalUse) + heap_bytes(g.module) + heap_bytes(g.name))) return false;
   Value v = scalar(ValueKind::global);
   v.s = dotted;
   v.poisoned = g.cls == GlobalClass::unsafe;
@@ -1334,6 +1414,7 @@ bool PickleMachine::call_allowed(const CanonicalGlobal& g, ValueId f, ValueId ar
     b.s = std::move(out);
     ValueId id;
     if (!make(std::move(b), id)) return false;
+    if (!account(kMapEntry)) return false;
     encoded_[a[0]] = id;
     stack_.push_back(id);
     return true;
@@ -1432,6 +1513,7 @@ bool PickleMachine::rebuild_tensor(const std::string& fn, ValueId f, ValueId arg
         return rebuild_fail(fn, "tensor metadata (conjugate/negative bit) is not supported", f, args);
     }
   }
+  if (!account(2 * sizeof(TensorRef) + (t.sizes.capacity() + t.strides.capacity()) * sizeof(int64_t))) return false;
   Value v = scalar(ValueKind::tensor);
   v.i = static_cast<int64_t>(r_.tensors.size());
   r_.tensors.push_back(std::move(t));
@@ -1493,6 +1575,7 @@ bool PickleMachine::build(ValueId target, ValueId state) {
   for (ValueId c : items)
     if (!add_item(copy, c)) return false;
   if (!add_item(copy, state)) return false;
+  if (!account(kMapEntry)) return false;
   stack_.back() = copy;
   rebuilt_[target] = copy;
   return true;
@@ -1556,6 +1639,7 @@ bool PickleMachine::persistent_id(ValueId pid) {
       error("MG-PICKLE-STORAGE-MISMATCH", "storage '" + key + "' is named again with a different class, location or numel",
             "torch uses the first occurrence silently; the file was altered");
   } else {
+    if (!account(2 * sizeof(StorageRef) + kMapEntry + 2 * heap_bytes(key) + heap_bytes(location) + 1)) return false;
     StorageRef s;
     s.key = key;
     s.dtype = *dtype;

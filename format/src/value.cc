@@ -25,9 +25,9 @@ const char* value_kind_name(ValueKind k) noexcept {
 
 ValueId ValueArena::dict_get(ValueId dict, std::string_view key) const {
   if (!is_dict(dict)) return kNoValue;
-  const auto& items = values_[dict].items;
+  const auto& items = (*this)[dict].items;
   for (size_t i = 0; i + 1 < items.size(); i += 2) {
-    const Value& k = values_[items[i]];
+    const Value& k = (*this)[items[i]];
     if (k.kind == ValueKind::string && k.s == key) return items[i + 1];
   }
   return kNoValue;

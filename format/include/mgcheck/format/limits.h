@@ -25,6 +25,10 @@ struct Limits {
   uint64_t max_string_bytes = 256ull << 20;      // one str/bytes value
   uint64_t max_objects = 20000000;               // values built in total (a DAG bound, not a tree bound)
   uint64_t max_int_bytes = 8;                    // LONG1 payload used as a size/stride/offset/numel
+  // Working memory of one pickle run (values ~80 bytes each, their strings and item lists, stack, memo,
+  // side tables). A MusicGen export needs < 1 MiB, the raw training checkpoint fixture ~1 MiB; 128 MiB
+  // (~1.5 M values) keeps peak anonymous memory under 256 MiB for any input.
+  uint64_t max_pickle_memory_bytes = 128ull << 20;
   // Tensors
   uint64_t max_tensors = 1000000;
   uint64_t max_rank = 16;

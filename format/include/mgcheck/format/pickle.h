@@ -50,7 +50,14 @@
 // Fatal errors are returned, not pushed to `findings` (the caller decides where they go). Codes and
 // their meaning: docs/error-codes.d/pickle.md. Limits: one code per limit, MG-PICKLE-LIMIT-OPCODES,
 // -MEMO, -DEPTH (MARK depth and container depth), -STRING, -OBJECTS (arena values plus items copied by
-// set()/frozenset(), so no DAG can expand without bound) are fatal; MG-PICKLE-LIMIT-INT is a finding.
+// set()/frozenset(), so no DAG can expand without bound), -MEMORY (the working memory of values, their
+// strings and item lists, stack, memo and side tables, charged as they are built) are fatal;
+// MG-PICKLE-LIMIT-INT is a finding.
+// Frames (protocol 4+): FRAME is accepted only after PROTO >= 4, and a frame's end is a hard boundary:
+// an opcode argument crossing it, or STOP before it, is a fatal `unsafe` MG-PICKLE-FRAME-STRADDLE
+// (real unpicklers disagree on such bytes; docs/pickle-machine.md). Opcodes CPython's pickler never
+// writes for checkpoint values (DUP, INST, OBJ, STRING, BINSTRING, SHORT_BINSTRING, NEWOBJ_EX) are
+// MG-PICKLE-OPCODE-UNUSED errors, and a str that is not strict UTF-8 is MG-PICKLE-UTF8 and poisoned.
 #pragma once
 #include <cstdint>
 #include <span>
@@ -115,6 +122,7 @@ struct PickleResult {
   uint64_t end = 0;                 // bytes consumed (position after STOP), relative to the input
   int protocol = 0;                 // from PROTO, 0 when absent
   uint64_t opcodes = 0;             // executed opcode count
+  uint64_t memory_bytes = 0;        // working memory charged against max_pickle_memory_bytes
   std::vector<GlobalUse> globals;   // every GLOBAL / STACK_GLOBAL / INST reference, in order
   std::vector<StorageRef> storages; // distinct storage keys, in first-use order
   std::vector<TensorRef> tensors;   // in creation order
