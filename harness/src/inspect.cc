@@ -170,7 +170,13 @@ void run_inspect(const std::string& path, Report& report) {
     report.findings.add(mapped.error());
     return;
   }
-  const format::ByteSource& src = *mapped.value();
+  run_inspect(*mapped.value(), path, report);
+}
+
+void run_inspect(const format::ByteSource& src, const std::string& path, Report& report) {
+  report.command = "inspect";
+  report.target = path;
+  report.checks_run = {"IO", "ZIP", "PICKLE", "TENSOR"};
   FileInfo info;
   info.path = path;
   info.bytes = src.size();
