@@ -237,8 +237,8 @@ class PickleMachine {
   }
 
   // ---- reading arguments (every read bounds-checked before touching memory)
-  // The end of the current FRAME is a hard boundary (docs/pickle-machine.md): an argument that crosses
-  // it is read one way by pickle.loads (straight on), another by the C unpickler reading a file (the rest
+  // The end of the current FRAME is a hard boundary (docs/pickle-machine.md): an opcode that starts in
+  // the frame must end in it (pos_ <= frame_end_ holds then). An argument that crosses it is read one way by pickle.loads (straight on), another by the C unpickler reading a file (the rest
   // of the frame is dropped and reading goes on after it) and rejected by pickle.py; mgcheck refuses.
   bool straddle(const std::string& what, uint64_t n) {
     fatal_ = located(make_unsafe(
@@ -250,7 +250,7 @@ class PickleMachine {
     return false;
   }
   bool need(uint64_t n) {
-    if (pos_ < frame_end_ && n > frame_end_ - pos_) return straddle(std::string(op_name()) + " argument", n);
+    if (op_pos_ < frame_end_ && n > frame_end_ - pos_) return straddle(std::string(op_name()) + " argument", n);
     if (fits(pos_, n, in_.size())) return true;
     return fail("MG-PICKLE-TRUNCATED", std::string(op_name()) + " argument runs past the end of the pickle (needs " +
                                            std::to_string(n) + " bytes, " + std::to_string(in_.size() - pos_) +
@@ -268,7 +268,7 @@ class PickleMachine {
     if (nl == nullptr)
       return fail("MG-PICKLE-TRUNCATED", std::string(op_name()) + " text argument has no terminating newline");
     const size_t end = static_cast<size_t>(static_cast<const uint8_t*>(nl) - in_.data());
-    if (pos_ < frame_end_ && end >= frame_end_)
+    if (op_pos_ < frame_end_ && end >= frame_end_)
       return straddle(std::string(op_name()) + " text argument", end + 1 - pos_);
     if (end - pos_ > lim_.max_string_bytes)
       return fail("MG-PICKLE-LIMIT-STRING", std::string(op_name()) + " text argument of " +

@@ -135,7 +135,7 @@ void expect_boundary(const Findings& at, const Findings& past, const std::string
 const std::set<std::string> kTested = {
     "max_file_bytes", "max_records", "max_central_directory_bytes", "max_name_bytes", "max_pickle_bytes",
     "max_pickle_opcodes", "max_memo_entries", "max_nesting_depth", "max_string_bytes", "max_objects",
-    "max_int_bytes", "max_tensors", "max_rank", "max_tensor_elements", "max_total_storage_bytes",
+    "max_int_bytes", "max_pickle_memory_bytes", "max_tensors", "max_rank", "max_tensor_elements", "max_total_storage_bytes",
     "max_config_bytes", "max_config_nodes", "max_config_depth", "max_config_interpolation_hops",
     "max_config_string_bytes", "max_config_interpolation_steps", "max_config_interpolation_bytes", "max_findings"};
 
@@ -283,6 +283,27 @@ TEST(Limits, MaxIntBytes) {
   Findings past = pickle_with(p.bytes, &Limits::max_int_bytes, 3);
   EXPECT_FALSE(at.has_code("MG-PICKLE-LIMIT-INT"));
   EXPECT_TRUE(past.has_code("MG-PICKLE-LIMIT-INT"));
+}
+
+TEST(Limits, MaxPickleMemoryBytes) {
+  // The charge per value is bookkeeping (sizeof(Value) plus item-list and stack growth); the contract is
+  // monotone: find the smallest admitting budget by bisection, check it is what 1 list + 1,000 ints can
+  // plausibly need (between 40 and 200 bytes a value), then test at it and one byte under it.
+  PickleBytes p;
+  p.proto().empty_list().mark();
+  for (int i = 0; i < 1000; ++i) p.binint(i);
+  p.appends().stop();
+  uint64_t lo = 1, hi = 1u << 20;
+  ASSERT_FALSE(pickle_with(p.bytes, &Limits::max_pickle_memory_bytes, hi).has_code("MG-PICKLE-LIMIT-MEMORY"));
+  while (lo < hi) {
+    uint64_t mid = (lo + hi) / 2;
+    if (pickle_with(p.bytes, &Limits::max_pickle_memory_bytes, mid).has_code("MG-PICKLE-LIMIT-MEMORY")) lo = mid + 1;
+    else hi = mid;
+  }
+  EXPECT_GE(lo, 1001u * 40);
+  EXPECT_LE(lo, 1001u * 200);
+  expect_boundary(pickle_with(p.bytes, &Limits::max_pickle_memory_bytes, lo),
+                  pickle_with(p.bytes, &Limits::max_pickle_memory_bytes, lo - 1), "MG-PICKLE-LIMIT-MEMORY");
 }
 
 TEST(Limits, MaxTensors) {
@@ -472,6 +493,24 @@ TEST(AllocationBudget, HostilePickles) {
     p.appends().tuple1().reduce().stop();
     pickles.push_back(p.bytes);
   }
+  {
+    PickleBytes p;  // ten million cheap opcodes: None, POP, None, POP, ... (every None is a value)
+    p.proto();
+    for (int i = 0; i < 5000000; ++i) p.none().pop();
+    p.none().stop();
+    pickles.push_back(p.bytes);
+  }
+  {
+    PickleBytes p;  // a list of four million ints, appended in batches of 1,000 as pickle writes it
+    p.proto().empty_list();
+    for (int b = 0; b < 4000; ++b) {
+      p.mark();
+      for (int i = 0; i < 1000; ++i) p.binint(b * 1000 + i);
+      p.appends();
+    }
+    p.stop();
+    pickles.push_back(p.bytes);
+  }
   for (size_t i = 0; i < pickles.size(); ++i) {
     Findings f;
     uint64_t base = g_live.load();
@@ -482,6 +521,15 @@ TEST(AllocationBudget, HostilePickles) {
     }
     uint64_t peak = g_peak.load() - base;
     EXPECT_LE(peak, kPerByte * pickles[i].size() + kFixedBudget) << "pickle " << i;
+    // Whatever the input, the machine's heap stays within max_pickle_memory_bytes (plus fixed tables).
+    EXPECT_LE(peak, Limits{}.max_pickle_memory_bytes + kFixedBudget) << "pickle " << i;
+  }
+  // The two floods are refused by the memory budget, not by running out of memory.
+  for (size_t i = pickles.size() - 2; i < pickles.size(); ++i) {
+    Findings f;
+    auto r = run_pickle(pickles[i], PickleOptions{}, Limits{}, f);
+    ASSERT_FALSE(r.ok()) << "pickle " << i;
+    EXPECT_EQ(r.error().code, "MG-PICKLE-LIMIT-MEMORY") << "pickle " << i;
   }
 }
 
