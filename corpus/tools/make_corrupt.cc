@@ -142,6 +142,17 @@ Bytes archive_with_pickle(const Bytes& pickle, std::vector<std::pair<std::string
   return must(write_torch_save(WValue(WDict{}), wo));
 }
 
+// PROTO 5, FRAME of 2 bytes holding BINBYTES and the first byte of its length; the rest of the length,
+// then POP, GLOBAL builtins repr, 'hidden', TUPLE1, REDUCE, STOP (docs/pickle-machine.md §2).
+Bytes frame_straddle_pickle() {
+  PickleBytes hidden;
+  hidden.pop().global("builtins", "repr").str("hidden").tuple1().reduce();
+  PickleBytes p;
+  p.proto(5).op(0x95).le(2, 8).op('B').op(static_cast<uint8_t>(1 + hidden.bytes.size())).le(0, 4);
+  p.raw(std::string(hidden.bytes.begin(), hidden.bytes.end())).stop();
+  return p.bytes;
+}
+
 // {'t': _rebuild_tensor_v2(...)} around one tensor description.
 Bytes one_tensor_pickle(const std::string& cls, const std::string& key, int64_t numel, int64_t offset,
                         const std::vector<int64_t>& sizes, const std::vector<int64_t>& strides,
@@ -455,6 +466,13 @@ void legacy_truncations(Generator& g) {
   Bytes trailing = base;
   trailing.insert(trailing.end(), {1, 2, 3, 4});
   g.file("legacy-trailing", trailing, "fail", "MG-IO-LEGACY-TRAILING-DATA");
+  // The object pickle replaced by one whose BINBYTES straddles its FRAME (the rest of the file follows).
+  Bytes straddle(base.begin(), base.begin() + static_cast<std::ptrdiff_t>(arch->object_offset));
+  Bytes pkl = frame_straddle_pickle();
+  straddle.insert(straddle.end(), pkl.begin(), pkl.end());
+  straddle.insert(straddle.end(), base.begin() + static_cast<std::ptrdiff_t>(arch->object_offset + arch->object.end),
+                  base.end());
+  g.file("legacy-frame-straddle", straddle, "unsafe", "MG-PICKLE-FRAME-STRADDLE");
 }
 
 // --- kinds: tensor table ----------------------------------------------------------------------------
@@ -632,6 +650,40 @@ void hostile_pickles(Generator& g) {
     big.proto().op(0x8a).op(9).le(0, 8).op(1).stop();
     t("pickle-long-int", big.bytes, "pass|fail", "MG-PICKLE-LIMIT-INT");
   }
+  // Memory bombs with the default limits: ten million trivial opcodes (None, POP, ...: five million
+  // values) and a list of four million ints appended in batches of 1,000. The working-memory budget
+  // refuses both long before the address-space cap.
+  {
+    PickleBytes p;
+    p.proto();
+    p.bytes.reserve(10000004);
+    for (int i = 0; i < 5000000; ++i) p.none().pop();
+    p.none().stop();
+    t("pickle-opcode-bomb", p.bytes, "fail", "MG-PICKLE-LIMIT-MEMORY");
+    PickleBytes l;
+    l.proto().empty_list();
+    l.bytes.reserve(8010004);
+    for (int b = 0; b < 4000; ++b) {
+      l.mark();
+      for (int i = 0; i < 1000; ++i) l.binint(i & 0xFF);
+      l.appends();
+    }
+    l.stop();
+    t("pickle-int-list-bomb", l.bytes, "fail", "MG-PICKLE-LIMIT-MEMORY");
+  }
+  // A BINBYTES whose length straddles a 2-byte FRAME: pickle.loads sees one bytes value, torch.load
+  // (C unpickler over BytesIO) drops the frame's last byte and runs the GLOBAL + REDUCE behind it.
+  t("pickle-frame-straddle", frame_straddle_pickle(), "unsafe", "MG-PICKLE-FRAME-STRADDLE");
+  t("pickle-frame-before-proto4", PickleBytes().proto(2).op(0x95).le(2, 8).empty_dict().stop().bytes, "fail",
+    "MG-PICKLE-FRAME");
+  // Opcodes CPython's pickler never writes, and text that is not UTF-8 (a surrogatepass lone surrogate).
+  t("pickle-opcode-dup", PickleBytes().proto().empty_dict().op('2').pop().stop().bytes, "fail",
+    "MG-PICKLE-OPCODE-UNUSED");
+  t("pickle-opcode-binstring", PickleBytes().proto().empty_dict().op('U').op(1).raw("k").binint(1).setitem().stop().bytes,
+    "fail", "MG-PICKLE-OPCODE-UNUSED");
+  t("pickle-utf8-surrogate",
+    PickleBytes().proto().empty_dict().op('X').le(3, 4).raw("\xed\xb2\x80").binint(1).setitem().stop().bytes, "fail",
+    "MG-PICKLE-UTF8");
 }
 
 // --- kinds: exports (schema, config, weights), checked with `quick DIR` --------------------------------
