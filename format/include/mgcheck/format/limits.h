@@ -26,8 +26,9 @@ struct Limits {
   uint64_t max_objects = 20000000;               // values built in total (a DAG bound, not a tree bound)
   uint64_t max_int_bytes = 8;                    // LONG1 payload used as a size/stride/offset/numel
   // Working memory of one pickle run (values ~80 bytes each, their strings and item lists, stack, memo,
-  // side tables). A MusicGen export needs < 1 MiB, the raw training checkpoint fixture ~1 MiB; 128 MiB
-  // (~1.5 M values) keeps peak anonymous memory under 256 MiB for any input.
+  // side tables). The raw training checkpoint fixture needs < 1 MiB; musicgen-large (~1,000 tensors of
+  // ~20 values) ~2 MiB; a training checkpoint with 100 k values ~10 MiB. 128 MiB (~1.5 M values) keeps
+  // the process's peak anonymous memory under 256 MiB for any input.
   uint64_t max_pickle_memory_bytes = 128ull << 20;
   // Tensors
   uint64_t max_tensors = 1000000;
