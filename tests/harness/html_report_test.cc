@@ -126,8 +126,9 @@ class P(html.parser.HTMLParser):
             if k in ('src', 'href') and v and not v.startswith(('data:', '#')): raise SystemExit('external ' + v)
             if k == 'src' and v.startswith('data:'): s.uris.append(v)
         if tag not in VOID: s.stack.append(tag)
-    def handle_startendtag(s, tag, attrs):
-        s.count[tag] = s.count.get(tag, 0) + 1
+    def handle_startendtag(s, tag, attrs):  # <img .../>: the page is well-formed XML too
+        s.handle_starttag(tag, attrs)
+        if tag not in VOID: s.stack.pop()
     def handle_endtag(s, tag):
         if tag in VOID: return
         assert s.stack and s.stack[-1] == tag, (tag, s.stack[-3:])
