@@ -1,6 +1,7 @@
 // `deep --reference refs.pt`: recomputes every stage whose inputs refs.pt holds (contract §5) with the
-// rebuilt fp32 models — EnCodec stages through model/'s compare_encodec_stages, LM, conditioning and
-// generation stages here with model::compare_stage — and records each in the report.
+// rebuilt fp32 models — EnCodec stages through model::compare_encodec_stages, LM, conditioning and
+// generation stages through model::compare_lm_stages (one tolerance policy, model/generate.h, the one the
+// model tests check) — and records each in the report.
 #pragma once
 #include <optional>
 #include <string>
@@ -12,13 +13,6 @@
 #include "mgcheck/model/reference.h"
 
 namespace mgcheck::harness::deep {
-
-// LM / conditioning / generation stages present in `refs` (null_cond/*, text_cond/description_emb,
-// lm/logits_null, lm/pred_*, lm/logits_text (or its top-16 form), gen_greedy_uncond/*, gen_greedy_text/*,
-// gen_sampled_uncond/* (informative)). `encodec` may be null (LM-only refs or no compression model).
-// A stage whose computation throws is a failed stage with the message as its note.
-std::vector<model::StageResult> compare_lm_stages(const model::LmModel& lm, const model::Encodec* encodec,
-                                                  const model::ReferenceSet& refs);
 
 // Loads `path`, runs every stage (EnCodec ones when `encodec` is given), and appends them to
 // report.reference; each failure adds MG-REF-MISMATCH naming the stage and the first differing index.

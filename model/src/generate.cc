@@ -379,6 +379,16 @@ std::vector<StageResult> compare_lm_stages(const LmModel& lm, const ReferenceSet
     });
   }
   const bool has_text = refs.has("text_cond/t5_hidden") && refs.has("text_cond/t5_mask");
+  // Conditions for `rows` text-conditioned items: the recorded T5 state through the description
+  // conditioner, every other provider null (what text-only generation feeds an LM with more providers).
+  auto text_conditions = [&](int64_t rows) {
+    auto conds = lm.null_conditions(rows);
+    auto h = refs.at("text_cond/t5_hidden").narrow(0, 0, rows);
+    auto mk = refs.at("text_cond/t5_mask").narrow(0, 0, rows);
+    for (auto& [n, c] : conds)
+      if (n == "description") c = lm.t5_condition(n, h, mk);
+    return conds;
+  };
   if (has_text && refs.has("text_cond/description_emb"))
     guarded("text_cond/description_emb", [&] {
       auto c = lm.t5_condition("description", refs.at("text_cond/t5_hidden"), refs.at("text_cond/t5_mask"));
@@ -391,9 +401,8 @@ std::vector<StageResult> compare_lm_stages(const LmModel& lm, const ReferenceSet
       guarded("lm/logits_null", [&] { logits_stage("lm/logits_null", lm.forward(seq.narrow(0, 0, 1), lm.null_conditions(1))); });
     if (has_text)
       guarded("lm/logits_text", [&] {
-        const auto& h = refs.at("text_cond/t5_hidden");
-        ConditionList conds{{"description", lm.t5_condition("description", h, refs.at("text_cond/t5_mask"))}};
-        logits_stage("lm/logits_text", lm.forward(seq.narrow(0, 0, h.size(0)), conds));
+        const int64_t rows = refs.at("text_cond/t5_hidden").size(0);
+        logits_stage("lm/logits_text", lm.forward(seq.narrow(0, 0, rows), text_conditions(rows)));
       });
   }
   if (refs.has("lm/codes_in") && refs.has("lm/pred_logits_null"))
@@ -407,12 +416,12 @@ std::vector<StageResult> compare_lm_stages(const LmModel& lm, const ReferenceSet
   auto gen_stages = [&](const std::string& stage, const ConditionList& conds, int64_t B, const GenerateParams& p,
                         bool informative) {
     guarded(stage, [&] {
-      auto res = generate(lm, conds, B, p, informative ? CodesDecoder{} : decoder);
+      auto res = generate(lm, conds, B, p, decoder);
       out.push_back(compare_stage(stage + "/codes", res.codes, refs.at(stage + "/codes"), 0.0, true, informative));
-      if (informative) return;
-      logits_stage(stage + "/step_logits_cfg_item0", res.step_logits);
+      if (!informative) logits_stage(stage + "/step_logits_cfg_item0", res.step_logits);
       if (res.audio.defined() && refs.has(stage + "/audio"))
-        out.push_back(compare_stage(stage + "/audio", res.audio, refs.at(stage + "/audio"), kAudioTolerance, false));
+        out.push_back(compare_stage(stage + "/audio", res.audio, refs.at(stage + "/audio"), kAudioTolerance, false,
+                                    informative));
     });
   };
   GenerateParams greedy;
@@ -430,11 +439,7 @@ std::vector<StageResult> compare_lm_stages(const LmModel& lm, const ReferenceSet
     auto p = greedy;
     p.max_gen_len = c.size(2);
     const int64_t B = c.size(0);
-    guarded("gen_greedy_text", [&] {
-      ConditionList conds{{"description", lm.t5_condition("description", refs.at("text_cond/t5_hidden").narrow(0, 0, B),
-                                                          refs.at("text_cond/t5_mask").narrow(0, 0, B))}};
-      gen_stages("gen_greedy_text", conds, B, p, false);
-    });
+    guarded("gen_greedy_text", [&] { gen_stages("gen_greedy_text", text_conditions(B), B, p, false); });
   }
   if (refs.has("gen_sampled_uncond/codes")) {
     const auto& c = refs.at("gen_sampled_uncond/codes");

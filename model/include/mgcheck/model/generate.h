@@ -55,14 +55,20 @@ GenerateResult generate(const LmModel& lm, const ConditionList& conditions, int6
 torch::Tensor sample_next_token(const torch::Tensor& logits, const SamplingParams& params,
                                 at::Generator& generator);
 
-// Tolerances of the LM stages (corpus/audiocraft-tiny/README.md "Tolerances").
+// Tolerances of the LM stages (contract §5; corpus/audiocraft-tiny/README.md "Tolerances"), the one
+// policy of the reference comparison, used by the tests and by `deep --reference` alike: LM logits 1e-4,
+// greedy codes exact, greedy audio kAudioTolerance (1e-5), EnCodec codes exact and latents/audio 1e-5
+// (reference.h). The contract names no tolerance for the conditioning stages: null conditions are compared
+// exactly (zeros masked out, no arithmetic can differ) and the text conditioner's projection at 1e-5.
 inline constexpr double kLogitsTolerance = 1e-4;
 inline constexpr double kConditionTolerance = 1e-5;
 
 // Recomputes every LM stage present in `refs` with `lm` (and `decoder` for audio): null_cond/* (exact),
 // text_cond/description_emb (1e-5), lm/logits_null, lm/logits_text or its top-16 form, lm/pred_logits_null
 // (1e-4, NaN pattern included), gen_greedy_{uncond,text}/codes (exact), their step_logits_cfg_item0 (1e-4)
-// and audio (1e-5), gen_sampled_uncond/codes (informative). libtorch errors become failed stages.
+// and audio (1e-5), gen_sampled_uncond/codes and audio (informative: reported, never failing). Text stages
+// feed the recorded T5 state to the description conditioner and null conditions to any other provider.
+// libtorch errors become failed stages. `deep --reference` runs exactly this (harness/deep).
 std::vector<StageResult> compare_lm_stages(const LmModel& lm, const ReferenceSet& refs,
                                            const CodesDecoder& decoder = {});
 
