@@ -149,7 +149,7 @@ class FailingSource final : public ByteSource {
 }  // namespace
 
 TEST(BytePass, CountsMatchPythonTorchAtEveryReadSize) {
-  if (!t::python_torch_available()) GTEST_SKIP() << "python3 torch not available";
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(t::python_torch_available(), "python3 torch not available");
   t::TempDir tmp("byte-pass-python");
   const std::string file = tmp.file("placed.pt");
   auto r = t::run_python(kMakeFile, {file});

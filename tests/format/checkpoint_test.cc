@@ -126,7 +126,7 @@ TEST(CorpusTrainingCheckpoint, ReadsWithoutTensorErrors) {
 // Element accessors: float16/bfloat16 by hand, checked against values torch computes.
 
 TEST(ElementAccess, ConvertsEveryDtypeAsTorchDoes) {
-  if (!test::python_torch_available()) GTEST_SKIP();
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(test::python_torch_available(), "python3 torch not available");
   test::TempDir dir("ck-elements");
   const std::string path = dir.file("e.pt");
   auto r = test::run_python(R"(
@@ -490,7 +490,7 @@ TEST_F(Broken, FileLargerThanLimitIsRefusedUpFront) {
 
 // A DAG of shared lists that expands to 2^21 paths: the walk must stop at max_objects, not explode.
 TEST_F(Broken, SharedContainersCannotExplodeTheWalk) {
-  if (!test::python_torch_available()) GTEST_SKIP();
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(test::python_torch_available(), "python3 torch not available");
   const std::string path = dir_.file("dag.pt");
   auto py = test::run_python(R"(
 import sys, torch

@@ -115,7 +115,7 @@ const char* kFixtures[] = {"a_small_like", "c_stereo_like", "e_encodec_reflect",
 }  // namespace
 
 TEST(ConfigFixtures, LmConfigMatchesCaseJson) {
-  if (!mt::python_torch_available()) GTEST_SKIP() << "python3 torch unavailable";
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(mt::python_torch_available(), "python3 torch unavailable");
   for (const char* fx : kFixtures) {
     SCOPED_TRACE(fx);
     auto want = case_config(fx);
@@ -169,7 +169,7 @@ TEST(ConfigFixtures, LmConfigMatchesCaseJson) {
 }
 
 TEST(ConfigFixtures, CompressionConfigMatchesCaseJson) {
-  if (!mt::python_torch_available()) GTEST_SKIP() << "python3 torch unavailable";
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(mt::python_torch_available(), "python3 torch unavailable");
   for (const char* fx : {"a_small_like", "c_stereo_like", "e_encodec_reflect"}) {
     SCOPED_TRACE(fx);
     auto want = case_config(fx)["compression"];
@@ -215,7 +215,7 @@ TEST(ConfigFixtures, CompressionConfigMatchesCaseJson) {
 }
 
 TEST(ConfigFixtures, LmExportUsedAsCompressionIsIssue489) {
-  if (!mt::python_torch_available()) GTEST_SKIP() << "python3 torch unavailable";
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(mt::python_torch_available(), "python3 torch unavailable");
   std::string text = python_xpcfg(mt::fixture_dir("a_small_like") + "/state_dict.bin");
   auto cfg = mf::XpCfg::parse(text, "compression_state_dict.bin");
   ASSERT_TRUE(cfg.ok());

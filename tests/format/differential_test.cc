@@ -62,7 +62,7 @@ class Differential : public ::testing::Test {
     dir_ = nullptr;
   }
   void SetUp() override {
-    if (!test::python_torch_available()) GTEST_SKIP() << "Python torch not available";
+    MGCHECK_REQUIRE_PYTHON_OR_SKIP(test::python_torch_available(), "Python torch not available");
   }
 
   void check_case(const std::string& name) {

@@ -118,7 +118,7 @@ std::string cached_python_dir(const std::string& tag, const std::string& script,
 }  // namespace
 
 TEST(Export, LmMatchesAudiocraftsOwnExport) {
-  if (!t::python_torch_available()) GTEST_SKIP() << "python3 torch not available";
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(t::python_torch_available(), "python3 torch not available");
   t::TempDir tmp("export-lm");
   Findings f;
   auto r = export_model(ExportWhat::lm, training_ckpt(), tmp.file("out"), ExportOptions{}, f);
@@ -213,7 +213,7 @@ class ExportVariants : public ::testing::Test {
   }
   static void TearDownTestSuite() { out_.reset(); }
   void SetUp() override {
-    if (dir_.empty()) GTEST_SKIP() << "python3 torch not available";
+    MGCHECK_REQUIRE_PYTHON_OR_SKIP(!dir_.empty(), "python3 torch not available");
   }
   static std::string in(const std::string& name) { return dir_ + "/" + name; }
   static std::string out(const std::string& name) { return out_->file(name); }
@@ -277,7 +277,7 @@ print("OK")
 }
 
 TEST(ExportPretrained, NameWritesAReferenceLikeAudiocraft) {
-  if (!t::python_torch_available()) GTEST_SKIP() << "python3 torch not available";
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(t::python_torch_available(), "python3 torch not available");
   t::TempDir tmp("export-pretrained");
   Findings f;
   auto r = export_pretrained("facebook/encodec_32khz", tmp.path(), ExportOptions{}, f);
@@ -295,7 +295,7 @@ print("OK")
 }
 
 TEST(ExportPretrained, ExistingExportIsReSavedUnchanged) {
-  if (!t::python_torch_available()) GTEST_SKIP() << "python3 torch not available";
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(t::python_torch_available(), "python3 torch not available");
   t::TempDir tmp("export-resave");
   Findings f;
   std::string src = t::fixture_dir("a_small_like") + "/compression_state_dict.bin";
@@ -366,7 +366,7 @@ print(len(cases))
 }  // namespace
 
 TEST(OmegaConfYaml, MatchesPyYamlWithOmegaConfRepresenter) {
-  if (!t::python_torch_available()) GTEST_SKIP() << "python3 not available";
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(t::python_torch_available(), "python3 not available");
   t::TempDir tmp("yaml-cases");
   auto r = t::run_python(kYamlCases, {tmp.path()});
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -148,7 +148,7 @@ const mf::Finding* find(const mf::Findings& f, const std::string& code) {
 }  // namespace
 
 TEST(InventoryFixtures, LmInventoryEqualsPythonKeysAndShapes) {
-  if (!mt::python_torch_available()) GTEST_SKIP() << "python3 torch unavailable";
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(mt::python_torch_available(), "python3 torch unavailable");
   for (const char* fx : {"a_small_like", "c_stereo_like", "e_encodec_reflect", "e_pretrained_ref"}) {
     SCOPED_TRACE(fx);
     const auto& py = python_file(mt::fixture_dir(fx) + "/state_dict.bin");
@@ -163,7 +163,7 @@ TEST(InventoryFixtures, LmInventoryEqualsPythonKeysAndShapes) {
 }
 
 TEST(InventoryFixtures, CompressionInventoryEqualsPythonKeysAndShapes) {
-  if (!mt::python_torch_available()) GTEST_SKIP() << "python3 torch unavailable";
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(mt::python_torch_available(), "python3 torch unavailable");
   for (const char* fx : {"a_small_like", "c_stereo_like", "e_encodec_reflect"}) {
     SCOPED_TRACE(fx);
     const auto& py = python_file(mt::fixture_dir(fx) + "/compression_state_dict.bin");
@@ -178,7 +178,7 @@ TEST(InventoryFixtures, CompressionInventoryEqualsPythonKeysAndShapes) {
 }
 
 TEST(InventoryFixtures, MismatchedPairIsNamedWithRanges) {
-  if (!mt::python_torch_available()) GTEST_SKIP() << "python3 torch unavailable";
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(mt::python_torch_available(), "python3 torch unavailable");
   // c_stereo_like's weights (n_q 8, card 64) checked against a_small_like's cfg (n_q 4, card 256)
   const auto& stereo = python_file(mt::fixture_dir("c_stereo_like") + "/state_dict.bin");
   const auto& small = python_file(mt::fixture_dir("a_small_like") + "/state_dict.bin");
@@ -474,7 +474,7 @@ TEST(InventoryDiff, FsdpStatesAreDetected) {
 // End to end through mgcheck's own reader: the xp.cfg string and tensor shapes read_checkpoint yields
 // give a clean inventory, and equal Python's view.
 TEST(InventoryFixtures, ThroughReadCheckpoint) {
-  if (!mt::python_torch_available()) GTEST_SKIP() << "python3 torch unavailable";
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(mt::python_torch_available(), "python3 torch unavailable");
   for (const char* fx : {"a_small_like", "c_stereo_like", "e_encodec_reflect", "e_pretrained_ref"}) {
     for (const bool is_lm : {true, false}) {
       if (!is_lm && std::string(fx) == "e_pretrained_ref") continue;  // {pretrained: ...}: no cfg

@@ -166,11 +166,11 @@ std::string field(const std::string& out, const std::string& key) {
 
 #define REQUIRE_PYTHON()                                                      \
   do {                                                                        \
-    if (test::run_python("pass").exit_code != 0) GTEST_SKIP() << "no python3"; \
+    MGCHECK_REQUIRE_PYTHON_OR_SKIP(test::run_python("pass").exit_code == 0, "no python3"); \
   } while (0)
 #define REQUIRE_TORCH()                                                              \
   do {                                                                               \
-    if (!test::python_torch_available()) GTEST_SKIP() << "python3-torch not available"; \
+    MGCHECK_REQUIRE_PYTHON_OR_SKIP(test::python_torch_available(), "python3-torch not available"); \
   } while (0)
 
 // ---------------------------------------------------------------- plain data, protocols 0–5

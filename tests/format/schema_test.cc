@@ -123,7 +123,7 @@ class SchemaVariants : public ::testing::Test {
     }, &python_out_);
   }
   void SetUp() override {
-    if (dir_.empty()) GTEST_SKIP() << "python3 torch not available";
+    MGCHECK_REQUIRE_PYTHON_OR_SKIP(!dir_.empty(), "python3 torch not available");
   }
   static std::string file(const std::string& name) { return dir_ + "/" + name; }
   // Checks `name` as an LM file; returns the findings of the schema stage only.

@@ -51,7 +51,7 @@ struct Expected {
 }  // namespace
 
 TEST(WeightsScanKernel, CountsMatchPythonTorchForEveryFloatDtype) {
-  if (!t::python_torch_available()) GTEST_SKIP() << "python3 torch not available";
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(t::python_torch_available(), "python3 torch not available");
   t::TempDir tmp("weights-kernel");
   auto r = t::run_python(kMakeArrays, {tmp.path()});
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -240,7 +240,7 @@ WValue build_float_tree() {
 class WriterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!test::python_torch_available()) GTEST_SKIP() << "Python torch not available";
+    MGCHECK_REQUIRE_PYTHON_OR_SKIP(test::python_torch_available(), "Python torch not available");
   }
 };
 

@@ -164,7 +164,7 @@ print('counts', p.count.get('svg', 0), pngs, wavs, p.count.get('section', 0), p.
 )";
 
 TEST(HtmlReport, PageIsSelfContainedAndDecodes) {
-  if (!test::python_torch_available()) GTEST_SKIP() << "python3 not available";
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(test::python_torch_available(), "python3 not available");
   TempDir dir("html");
   Report r = sample_report();
   auto media = sample_media();

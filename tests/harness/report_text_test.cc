@@ -167,7 +167,7 @@ class CliHostile : public ::testing::Test {
     dir_ = nullptr;
   }
   void SetUp() override {
-    if (dir_ == nullptr) GTEST_SKIP() << "needs /usr/bin/python3 with torch";
+    MGCHECK_REQUIRE_PYTHON_OR_SKIP(dir_ != nullptr, "needs /usr/bin/python3 with torch");
   }
   static TempDir* dir_;
 };

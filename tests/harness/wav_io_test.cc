@@ -60,7 +60,7 @@ print(tag, fmt[1], fmt[2], fmt[5], data.hex())
 )";
 
 TEST(WavIo, FloatWavKeepsEveryValueBitForBit) {
-  if (!test::python_torch_available()) GTEST_SKIP() << "python3 not available";
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(test::python_torch_available(), "python3 not available");
   TempDir dir("wav");
   auto planar = awkward_planar();
   std::string err;
@@ -103,7 +103,7 @@ TEST(WavIo, InMemoryWavEqualsTheFile) {
 }
 
 TEST(WavIo, ReadsPcm16WrittenByPythonScaledToUnitRange) {
-  if (!test::python_torch_available()) GTEST_SKIP() << "python3 not available";
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(test::python_torch_available(), "python3 not available");
   TempDir dir("wav");
   auto r = run_python(R"(
 import wave, struct, sys

@@ -321,7 +321,7 @@ const harness::ReferenceStage* stage(const Report& r, const std::string& name) {
 }
 
 TEST(DeepFaults, ReferenceWithOneCodeChangedFailsNamingStageAndIndex) {
-  if (!test::python_torch_available()) GTEST_SKIP() << "python3 torch not available";
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(test::python_torch_available(), "python3 torch not available");
   TempDir dir("deep");
   auto refs = edited_refs(dir, "c_stereo_like",
                           "c = t['gen_greedy_uncond/codes']; c[1, 2, 5] = (c[1, 2, 5] + 1) % 64");
@@ -340,7 +340,7 @@ TEST(DeepFaults, ReferenceWithOneCodeChangedFailsNamingStageAndIndex) {
 }
 
 TEST(DeepFaults, ReferenceWithOneAudioSampleMovedFails) {
-  if (!test::python_torch_available()) GTEST_SKIP() << "python3 torch not available";
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(test::python_torch_available(), "python3 torch not available");
   TempDir dir("deep");
   auto refs = edited_refs(dir, "e_encodec_reflect", "t['encodec/decoded'][1, 0, 100] += 1e-3");
   MatrixOptions o;
@@ -379,7 +379,7 @@ bool cli_built() {
 
 TEST(DeepCli, GenerateDecodeEncodeRoundTripLoadsInPythonTorch) {
   if (!cli_built()) GTEST_SKIP() << "mgcheck / mgcheck-torch not built";
-  if (!test::python_torch_available()) GTEST_SKIP() << "python3 torch not available";
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(test::python_torch_available(), "python3 torch not available");
   TempDir dir("deepcli");
   const std::string fx = test::fixture_dir("e_encodec_reflect");
   auto g = test::run_process({test::mgcheck_binary(), "generate", fx, "--out", dir.file("gen.pt"), "--greedy",

@@ -205,7 +205,7 @@ struct StrictCase {
 };
 
 TEST(Encodec, StrictLoadingRefusesBeforeAnyForward) {
-  if (!mgcheck::test::python_torch_available()) GTEST_SKIP() << "python3 torch not available";
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(mgcheck::test::python_torch_available(), "python3 torch not available");
   const StrictCase cases[] = {
       {"sd['decoder.model.3.convtr.convtr.weight_v'] = sd['decoder.model.3.convtr.convtr.weight_v'][:, :, :-1].clone()",
        "MG-MODEL-SHAPE", "decoder.model.3.convtr.convtr.weight_v"},
@@ -231,7 +231,7 @@ TEST(Encodec, StrictLoadingRefusesBeforeAnyForward) {
 }
 
 TEST(Encodec, Float16FileLoadsIntoFloat32Model) {
-  if (!mgcheck::test::python_torch_available()) GTEST_SKIP() << "python3 torch not available";
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(mgcheck::test::python_torch_available(), "python3 torch not available");
   mgcheck::test::TempDir tmp("encodec_half");
   // load_state_dict copies float16 values into float32 parameters; the half-rounded model must be close
   // to (not equal to) AudioCraft's float32 numbers, and the copy itself exact.

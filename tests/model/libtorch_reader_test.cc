@@ -177,7 +177,7 @@ test::TempDir* LibtorchReader::dir_ = nullptr;
 json* LibtorchReader::manifest_ = nullptr;
 
 TEST_F(LibtorchReader, PythonWrittenZipFilesAgree) {
-  if (manifest_ == nullptr) GTEST_SKIP() << "Python torch not available";
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(manifest_ != nullptr, "Python torch not available");
   std::set<std::string> read, refused;
   for (const auto& [name, m] : manifest_->items()) {
     // pickle_load reads the zip container only (the legacy stacked-pickle format is Python-only).

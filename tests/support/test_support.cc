@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -120,6 +121,31 @@ bool python_torch_available() {
   static int cached = -1;
   if (cached < 0) cached = run_python("import torch").exit_code == 0 ? 1 : 0;
   return cached == 1;
+}
+
+bool python_required() {
+  const char* v = std::getenv("MGCHECK_REQUIRE_PYTHON");
+  return v != nullptr && std::string(v) == "1";
+}
+
+std::string python_skip_log() {
+  const char* v = std::getenv("MGCHECK_PYTHON_SKIP_LOG");
+  if (v != nullptr && *v != '\0') return v;
+  return binary_dir() + "/Testing/python-oracle-skips.log";
+}
+
+void record_python_skip(const std::string& why) {
+  std::string line;
+  if (const auto* info = ::testing::UnitTest::GetInstance()->current_test_info())
+    line = std::string(info->test_suite_name()) + "." + info->name();
+  line += ": " + why + "\n";
+  std::error_code ec;
+  fs::create_directories(fs::path(python_skip_log()).parent_path(), ec);
+  // One write(2) of one line with O_APPEND: test processes that ctest runs in parallel do not interleave.
+  int fd = ::open(python_skip_log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  (void)!::write(fd, line.data(), line.size());
+  ::close(fd);
 }
 
 std::vector<uint8_t> read_file(const std::string& path) {

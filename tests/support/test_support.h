@@ -1,6 +1,8 @@
 // Shared helpers for the GoogleTest suites: where the corpus is, scratch directories, running the
 // Python peer (/usr/bin/python3 with Debian's python3-torch) and the built mgcheck binary.
 #pragma once
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -39,9 +41,31 @@ RunResult run_process(const std::vector<std::string>& argv, const std::string& s
 RunResult run_python(const std::string& code, const std::vector<std::string>& args = {});
 bool python_torch_available();
 
+// The Python peer is the independent reference of many tests. Where it is missing such a test skips,
+// unless MGCHECK_REQUIRE_PYTHON=1 (scripts/test and scripts/sanitize set it): then the missing oracle
+// fails the test, so CI never passes on skipped oracles. Every skip appends one line "<suite>.<test>: why"
+// to python_skip_log(), which scripts/test counts. Use MGCHECK_REQUIRE_PYTHON_OR_SKIP at every such site.
+bool python_required();          // MGCHECK_REQUIRE_PYTHON is "1"
+std::string python_skip_log();   // $MGCHECK_PYTHON_SKIP_LOG, else <build>/Testing/python-oracle-skips.log
+void record_python_skip(const std::string& why);
+
 std::vector<uint8_t> read_file(const std::string& path);
 void write_file(const std::string& path, const std::vector<uint8_t>& bytes);
 void write_text(const std::string& path, const std::string& text);
 std::string read_text(const std::string& path);
 
 }  // namespace mgcheck::test
+
+// `available`: whether the Python oracle this test needs is there. If not: GTEST_SKIP (recorded), or FAIL
+// under MGCHECK_REQUIRE_PYTHON=1. Returns from the enclosing void function (a TEST body or SetUp) either way.
+#define MGCHECK_REQUIRE_PYTHON_OR_SKIP(available, why)                                                 \
+  do {                                                                                                 \
+    if (!(available)) {                                                                                \
+      if (::mgcheck::test::python_required()) {                                                        \
+        FAIL() << "the Python oracle is missing (" << (why) << ") and MGCHECK_REQUIRE_PYTHON=1";         \
+      } else {                                                                                         \
+        ::mgcheck::test::record_python_skip(why);                                                      \
+        GTEST_SKIP() << (why);                                                                         \
+      }                                                                                                \
+    }                                                                                                  \
+  } while (0)
