@@ -473,6 +473,24 @@ void legacy_truncations(Generator& g) {
   straddle.insert(straddle.end(), base.begin() + static_cast<std::ptrdiff_t>(arch->object_offset + arch->object.end),
                   base.end());
   g.file("legacy-frame-straddle", straddle, "unsafe", "MG-PICKLE-FRAME-STRADDLE");
+  // torch.load unpickles the magic-number pickle before checking anything: a payload there runs.
+  PickleBytes payload;
+  payload.proto(2).global("posix", "system").str("true").tuple1().reduce();
+  Bytes magic_tail = payload.bytes;  // payload, POP, then the magic number torch.load checks
+  magic_tail.push_back('0');
+  magic_tail.insert(magic_tail.end(), base.begin() + 2, base.end());
+  g.file("legacy-magic-payload", magic_tail, "unsafe", "MG-PICKLE-UNSAFE-GLOBAL");
+  Bytes replaced = payload.bytes;  // the payload instead of the magic number
+  replaced.push_back('.');
+  replaced.insert(replaced.end(), base.begin() + 15, base.end());
+  g.file("legacy-magic-replaced", replaced, "unsafe", "MG-PICKLE-UNSAFE-CALL");
+  // A raw pickle (no torch.save container): torch.load's legacy path unpickles it too.
+  Bytes raw = payload.bytes;
+  raw.push_back('.');
+  g.file("format-raw-pickle-payload", raw, "unsafe", "MG-PICKLE-UNSAFE-GLOBAL");
+  PickleBytes harmless;
+  harmless.proto(2).empty_dict().str("a").binint(1).setitem().stop();
+  g.file("format-raw-pickle-harmless", harmless.bytes, "fail", "MG-IO-UNKNOWN-FORMAT");
 }
 
 // --- kinds: tensor table ----------------------------------------------------------------------------

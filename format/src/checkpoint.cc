@@ -49,6 +49,18 @@ class CheckpointReader {
       if (auto st = read_zip_container(); !st) return st.error();
     } else if (ck_.kind == ContainerKind::legacy) {
       if (auto st = read_legacy_container(); !st) return st.error();
+    } else if (ck_.kind == ContainerKind::unknown && src_.size() > 0) {
+      // torch.load unpickles whatever is not a zip: run it through the machine before refusing it, so a
+      // raw pickle's payload is `unsafe`, and a magic number torch would accept is read as legacy.
+      Findings scan_findings;
+      scan_findings.set_cap(limits_.max_findings);
+      auto scan = scan_raw_pickles(src_, limits_, scan_findings);
+      if (!scan.legacy_magic) {
+        for (auto& f : scan_findings.items()) report(std::move(f));
+        return fatal(unsupported_container_finding(ck_.kind, head, src_.name()));
+      }
+      ck_.kind = ContainerKind::legacy;
+      if (auto st = read_legacy_container(); !st) return st.error();
     } else {
       return fatal(unsupported_container_finding(ck_.kind, head, src_.name()));
     }

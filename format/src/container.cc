@@ -8,9 +8,23 @@ namespace mgcheck::format {
 
 namespace {
 
-// The legacy format's first pickle: PROTO 2, LONG1 of the magic 0x1950A86A20F9469CFC6C, STOP.
-constexpr uint8_t kLegacyMagicPickle[] = {0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46,
-                                          0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19, 0x2E};
+// The legacy format's first pickle as torch.save writes it: PROTO p (p = pickle_protocol, 2..5), from
+// protocol 4 on a FRAME of the 13 bytes that follow, then LONG1 of the magic 0x1950A86A20F9469CFC6C, STOP.
+constexpr uint8_t kLegacyMagicBody[] = {0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9,
+                                        0x20, 0x6A, 0xA8, 0x50, 0x19, 0x2E};
+
+bool is_legacy_magic_pickle(std::span<const uint8_t> head) {
+  if (head.size() < 2 || head[0] != 0x80 || head[1] < 2 || head[1] > 5) return false;
+  size_t at = 2;
+  if (head.size() >= 11 && head[2] == 0x95) {  // FRAME, 8-byte little-endian length
+    uint64_t len = 0;
+    for (int b = 8; b >= 1; --b) len = (len << 8) | head[2 + static_cast<size_t>(b)];
+    if (len != sizeof kLegacyMagicBody) return false;
+    at = 11;
+  }
+  return head.size() >= at + sizeof kLegacyMagicBody &&
+         std::memcmp(head.data() + at, kLegacyMagicBody, sizeof kLegacyMagicBody) == 0;
+}
 
 bool starts_with(std::span<const uint8_t> head, std::string_view prefix) {
   return head.size() >= prefix.size() && std::memcmp(head.data(), prefix.data(), prefix.size()) == 0;
@@ -59,9 +73,7 @@ ContainerKind sniff_container(std::span<const uint8_t> head) noexcept {
   if (starts_with(head, std::string_view("PK\x03\x04", 4))) return ContainerKind::zip;
   if (starts_with(head, "PYTORCH1")) return ContainerKind::preview_pytorch1;
   if (is_tar(head)) return ContainerKind::tar;
-  if (head.size() >= sizeof kLegacyMagicPickle &&
-      std::memcmp(head.data(), kLegacyMagicPickle, sizeof kLegacyMagicPickle) == 0)
-    return ContainerKind::legacy;
+  if (is_legacy_magic_pickle(head)) return ContainerKind::legacy;
   return ContainerKind::unknown;
 }
 

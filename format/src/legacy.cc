@@ -1,6 +1,7 @@
 // The legacy "stacked pickles" reader (torch-save-format.md §5): five pickles back to back, then each
 // storage as an 8-byte little-endian element count followed by its bytes, in the order of pickle #5.
 // All pickles go through the non-executing machine; nothing is allocated from a declared size.
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
 #include <unordered_set>
@@ -12,11 +13,12 @@ namespace mgcheck::format {
 
 namespace {
 
-// PROTO 2, LONG1 of the magic 0x1950A86A20F9469CFC6C, STOP. Compared as bytes: the value does not fit the
-// pickle machine's int64 integers, and torch writes exactly these bytes.
-constexpr uint8_t kMagicPickle[] = {0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46,
-                                    0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19, 0x2E};
+// The magic number 0x1950A86A20F9469CFC6C as the little-endian two's-complement payload of LONG1, which is
+// how the pickle machine keeps an integer that does not fit int64 (pickle.h). torch.save pickles it with
+// the protocol it was given (PROTO 2..5, FRAME from 4 on), so the first pickle is run, not compared as bytes.
+constexpr char kMagicPayload[] = "\x6C\xFC\x9C\x46\xF9\x20\x6A\xA8\x50\x19";
 constexpr int64_t kProtocolVersion = 1001;
+constexpr int kLegacyPickles = 5;  // magic, protocol version, sys_info, object, storage keys
 
 class LegacyReader {
  public:
@@ -33,8 +35,13 @@ class LegacyReader {
     f.name = std::move(name);
     return f;
   }
-  // Runs the pickle starting at pos_ and moves pos_ past its STOP.
-  Result<PickleResult> next_pickle(const char* label, bool legacy_ids);
+  // Runs the pickle starting at pos_ into `sink` and moves pos_ past its STOP.
+  Result<PickleResult> next_pickle(const char* label, bool legacy_ids, Findings& sink);
+  Result<PickleResult> next_pickle(const char* label, bool legacy_ids) { return next_pickle(label, legacy_ids, out_); }
+  // A fatal finding that does not stop torch.load's unpickler from having run the pickles before it, nor a
+  // looser reader from running the ones after it: the remaining pickles (from index `next`) are still
+  // scanned, their `unsafe` findings pushed, so a payload behind a damaged header is still reported.
+  Finding stop(Finding f, int next);
   const Value* root(const PickleResult& r) const {
     return r.root == kNoValue ? nullptr : &r.arena[r.root];
   }
@@ -47,7 +54,7 @@ class LegacyReader {
   uint64_t pos_ = 0;
 };
 
-Result<PickleResult> LegacyReader::next_pickle(const char* label, bool legacy_ids) {
+Result<PickleResult> LegacyReader::next_pickle(const char* label, bool legacy_ids, Findings& sink) {
   uint64_t left = size_ - pos_;
   bool capped = left > limits_.max_pickle_bytes;
   std::span<const uint8_t> in = bytes_.subspan(static_cast<size_t>(pos_),
@@ -58,7 +65,7 @@ Result<PickleResult> LegacyReader::next_pickle(const char* label, bool legacy_id
   po.base_offset = pos_;
   po.legacy_persistent_ids = legacy_ids;
   po.require_stop_at_end = false;  // the next pickle (or the raw storages) follows
-  auto r = run_pickle(in, po, limits_, out_);
+  auto r = run_pickle(in, po, limits_, sink);
   if (!r) {
     if (!capped) return std::move(r).error();
     return error("MG-IO-LEGACY-PICKLE-TOO-LARGE", pos_,
@@ -70,20 +77,44 @@ Result<PickleResult> LegacyReader::next_pickle(const char* label, bool legacy_id
   return r;
 }
 
+Finding LegacyReader::stop(Finding f, int next) {
+  static const char* const kLabels[kLegacyPickles] = {"magic number pickle", "protocol version pickle",
+                                                      "sys_info pickle", "object pickle",
+                                                      "storage key list pickle"};
+  for (int i = next; i < kLegacyPickles && pos_ < size_; ++i) {
+    Findings scratch;
+    auto r = next_pickle(kLabels[i], i == 3, scratch);
+    for (auto& g : scratch.items())
+      if (g.impact == Impact::unsafe) out_.push(std::move(g));
+    if (!r) break;  // no way to find the next pickle
+  }
+  return f;
+}
+
 Result<LegacyArchive> LegacyReader::run() {
   const char* hint_damaged = "the legacy file is damaged: re-save it with a current torch.save";
-  if (size_ < sizeof kMagicPickle || std::memcmp(bytes_.data(), kMagicPickle, sizeof kMagicPickle) != 0)
-    return error("MG-IO-LEGACY-MAGIC", 0, "file does not start with the legacy torch.save magic pickle",
-                 "not a legacy torch.save file");
-  pos_ = sizeof kMagicPickle;
+  // Pickle #1, the magic number: torch.load unpickles it before checking anything, so it goes through the
+  // machine like every other pickle (its GLOBALs and calls are findings); only the over-wide integer that
+  // the magic number is by design is not reported.
+  Findings magic_findings;
+  auto magic = next_pickle("magic number pickle", false, magic_findings);
+  bool is_magic = magic && is_legacy_magic(*magic);
+  for (auto& f : magic_findings.items())
+    if (!(is_magic && f.code == "MG-PICKLE-LIMIT-INT")) out_.push(std::move(f));
+  if (!is_magic) {
+    Finding f = error("MG-IO-LEGACY-MAGIC", 0, "file does not start with the legacy torch.save magic pickle",
+                      "not a legacy torch.save file");
+    return magic ? stop(std::move(f), 1) : f;
+  }
 
   uint64_t at = pos_;
   auto version = next_pickle("protocol version pickle", false);
   if (!version) return std::move(version).error();
   const Value* v = root(*version);
   if (v == nullptr || v->kind != ValueKind::integer || v->i != kProtocolVersion)
-    return error("MG-IO-LEGACY-VERSION", at, "legacy protocol version is not 1001",
-                 "torch.load refuses other versions: re-save the file");
+    return stop(error("MG-IO-LEGACY-VERSION", at, "legacy protocol version is not 1001",
+                      "torch.load refuses other versions: re-save the file"),
+                2);
 
   at = pos_;
   auto sys_info = next_pickle("sys_info pickle", false);
@@ -91,10 +122,14 @@ Result<LegacyArchive> LegacyReader::run() {
   ValueId little = sys_info->arena.is_dict(sys_info->root) ? sys_info->arena.dict_get(sys_info->root, "little_endian")
                                                            : kNoValue;
   if (little == kNoValue || sys_info->arena[little].kind != ValueKind::boolean)
-    return error("MG-IO-LEGACY-SYS-INFO", at, "sys_info is not a dict with a boolean 'little_endian'", hint_damaged);
+    return stop(error("MG-IO-LEGACY-SYS-INFO", at, "sys_info is not a dict with a boolean 'little_endian'",
+                      hint_damaged),
+                3);
   if (sys_info->arena[little].i == 0)
-    return error("MG-IO-LEGACY-BIG-ENDIAN", at, "the file was written on a big-endian machine (little_endian = False)",
-                 "re-save the checkpoint on a little-endian machine");
+    return stop(error("MG-IO-LEGACY-BIG-ENDIAN", at,
+                      "the file was written on a big-endian machine (little_endian = False)",
+                      "re-save the checkpoint on a little-endian machine"),
+                3);
 
   LegacyArchive la;
   la.object_offset = pos_;
@@ -168,6 +203,38 @@ Result<LegacyArchive> LegacyReader::run() {
 
 Result<LegacyArchive> read_legacy(const ByteSource& src, const Limits& limits, Findings& findings) {
   return LegacyReader(src, limits, findings).run();
+}
+
+bool is_legacy_magic(const PickleResult& r) noexcept {
+  if (r.root == kNoValue || r.root >= r.arena.size()) return false;
+  const Value& v = r.arena[r.root];
+  return v.kind == ValueKind::integer && v.poisoned &&
+         v.s == std::string_view(kMagicPayload, sizeof kMagicPayload - 1);
+}
+
+RawPickleScan scan_raw_pickles(const ByteSource& src, const Limits& limits, Findings& findings) {
+  RawPickleScan scan;
+  const auto bytes = src.bytes();
+  uint64_t pos = 0;
+  for (int i = 0; i < kLegacyPickles && pos < bytes.size(); ++i) {
+    uint64_t left = bytes.size() - pos;
+    auto in = bytes.subspan(static_cast<size_t>(pos), static_cast<size_t>(std::min(left, limits.max_pickle_bytes)));
+    PickleOptions po;
+    po.file = src.name();
+    po.record = i == 0 ? "pickle" : "pickle #" + std::to_string(i + 1);
+    po.base_offset = pos;
+    po.legacy_persistent_ids = i == 3;
+    po.require_stop_at_end = false;
+    Findings scratch;
+    auto r = run_pickle(in, po, limits, scratch);
+    for (auto& f : scratch.items())
+      if (f.impact == Impact::unsafe) findings.push(std::move(f));
+    if (!r) break;
+    ++scan.pickles;
+    if (i == 0) scan.legacy_magic = is_legacy_magic(*r);
+    pos += r->end;
+  }
+  return scan;
 }
 
 }  // namespace mgcheck::format

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "../../corpus/tools/pickle_bytes.h"
 #include "mgcheck/format/checkpoint.h"
 #include "mgcheck/format/writer.h"
 #include "test_support.h"
@@ -519,6 +520,125 @@ TEST_F(Broken, SharedStorageIsNotedWithOverlap) {
   expect_finding(*r, "MG-TENSOR-SHARED-STORAGE", o.nth("REDUCE", 1), "base", Severity::note);
   EXPECT_NE(find(*r, "MG-TENSOR-SHARED-STORAGE")->message.find("overlapping"), std::string::npos);
   EXPECT_EQ(tensor(*r, "base")->storage.data(), tensor(*r, "head")->storage.data());
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Raw pickles: torch.load's legacy path unpickles any file that is not a zip, so a raw pickle's payload
+// would run. It is `unsafe`, with each foreign GLOBAL and call listed; a harmless one stays `fail`.
+
+struct RawRead {
+  Findings findings;
+  std::optional<Finding> fatal;
+  const Finding* find(const std::string& code) const {
+    for (const auto& f : findings.items())
+      if (f.code == code) return &f;
+    return nullptr;
+  }
+};
+
+RawRead read_bytes(const std::vector<uint8_t>& b) {
+  MemorySource src(b, "raw.pkl");
+  RawRead r;
+  auto ck = read_checkpoint(src, Limits{}, ReadOptions{}, r.findings);
+  if (!ck.ok()) r.fatal = ck.error();
+  return r;
+}
+
+TEST(RawPickle, PythonPayloadIsUnsafeAtEveryProtocol) {
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(test::python_torch_available(), "python3 torch not available");
+  test::TempDir dir("rawpickle");
+  // Only pickled, never unpickled. offsets.json: where pickletools places GLOBAL/STACK_GLOBAL and REDUCE.
+  auto py = test::run_python(
+      "import json, os, pickle, pickletools, sys\n"
+      "class Payload:\n"
+      "    def __reduce__(self):\n"
+      "        return (os.system, ('true',))\n"
+      "d = sys.argv[1]; out = {}\n"
+      "for p in range(6):\n"
+      "    b = pickle.dumps(Payload(), protocol=p)\n"
+      "    open(d + '/p%d.pkl' % p, 'wb').write(b)\n"
+      "    ops = [(op.name, pos) for op, _, pos in pickletools.genops(b)]\n"
+      "    out[p] = {'global': [pos for n, pos in ops if n in ('GLOBAL', 'STACK_GLOBAL')][0],\n"
+      "              'reduce': [pos for n, pos in ops if n == 'REDUCE'][0]}\n"
+      "open(d + '/harmless.pkl', 'wb').write(pickle.dumps({'a': 1, 'b': [1.5, 'x']}, protocol=2))\n"
+      "json.dump(out, open(d + '/offsets.json', 'w'))\n",
+      {dir.path()});
+  ASSERT_EQ(py.exit_code, 0) << py.err;
+  json offsets = json::parse(test::read_text(dir.file("offsets.json")));
+  for (int p = 0; p <= 5; ++p) {
+    SCOPED_TRACE("protocol " + std::to_string(p));
+    RawRead r = read_bytes(test::read_file(dir.file("p" + std::to_string(p) + ".pkl")));
+    ASSERT_TRUE(r.fatal);
+    EXPECT_EQ(r.fatal->code, "MG-IO-UNKNOWN-FORMAT");
+    const Finding* g = r.find("MG-PICKLE-UNSAFE-GLOBAL");
+    ASSERT_NE(g, nullptr) << describe(r.findings);
+    EXPECT_EQ(g->impact, Impact::unsafe);
+    EXPECT_EQ(g->file, "raw.pkl");
+    EXPECT_NE(g->message.find("system"), std::string::npos) << g->message;
+    const json& o = offsets[std::to_string(p)];
+    // GLOBAL names the opcode; STACK_GLOBAL (protocol 4+) the STACK_GLOBAL opcode itself.
+    EXPECT_EQ(g->offset, o.at("global").get<uint64_t>());
+    const Finding* c = r.find("MG-PICKLE-UNSAFE-CALL");
+    ASSERT_NE(c, nullptr) << describe(r.findings);
+    EXPECT_EQ(c->impact, Impact::unsafe);
+    EXPECT_EQ(c->offset, o.at("reduce").get<uint64_t>());
+    EXPECT_TRUE(r.findings.has_unsafe());
+  }
+  RawRead h = read_bytes(test::read_file(dir.file("harmless.pkl")));
+  ASSERT_TRUE(h.fatal);
+  EXPECT_EQ(h.fatal->code, "MG-IO-UNKNOWN-FORMAT");
+  EXPECT_EQ(h.fatal->impact, Impact::normal);
+  EXPECT_FALSE(h.findings.has_unsafe()) << describe(h.findings);
+}
+
+TEST(RawPickle, HandMadePayloadsAndLookAlikes) {
+  // GLOBAL builtins.eval + REDUCE, protocol 2.
+  corpus::PickleBytes p;
+  p.proto(2).global("builtins", "eval").str("1").tuple1().reduce().stop();
+  RawRead r = read_bytes(p.bytes);
+  ASSERT_TRUE(r.fatal);
+  EXPECT_EQ(r.fatal->code, "MG-IO-UNKNOWN-FORMAT");
+  ASSERT_NE(r.find("MG-PICKLE-UNSAFE-GLOBAL"), nullptr) << describe(r.findings);
+  EXPECT_EQ(r.find("MG-PICKLE-UNSAFE-GLOBAL")->offset, 2u);
+  ASSERT_NE(r.find("MG-PICKLE-UNSAFE-CALL"), nullptr) << describe(r.findings);
+  EXPECT_EQ(r.find("MG-PICKLE-UNSAFE-CALL")->offset, 2u + 15 + 6 + 1);
+  // A payload that is damaged after its REDUCE still ran in torch.load: still unsafe.
+  corpus::PickleBytes d;
+  d.proto(2).global("posix", "system").str("true").tuple1().reduce().op(0xFF);
+  r = read_bytes(d.bytes);
+  ASSERT_TRUE(r.fatal);
+  EXPECT_TRUE(r.findings.has_unsafe()) << describe(r.findings);
+  // Text that merely starts like a pickle, or not at all, is just not a checkpoint.
+  for (std::string s : {std::string("\x80\x02K\x01.", 5), std::string("hello world"), std::string("\x80\x05")}) {
+    r = read_bytes(std::vector<uint8_t>(s.begin(), s.end()));
+    ASSERT_TRUE(r.fatal);
+    EXPECT_EQ(r.fatal->code, "MG-IO-UNKNOWN-FORMAT");
+    EXPECT_FALSE(r.findings.has_unsafe()) << describe(r.findings);
+  }
+}
+
+TEST(RawPickle, MagicNumberFramedOtherwiseIsStillLegacy) {
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(test::python_torch_available(), "python3 torch not available");
+  test::TempDir dir("legacyframe");
+  auto py = test::run_python(
+      "import sys, torch\n"
+      "torch.save({'w': torch.arange(6.0)}, sys.argv[1] + '/l.pt', _use_new_zipfile_serialization=False)\n",
+      {dir.path()});
+  ASSERT_EQ(py.exit_code, 0) << py.err;
+  auto b = test::read_file(dir.file("l.pt"));
+  ASSERT_EQ(b[1], 2);
+  // The same magic number as LONG4 instead of LONG1: torch.load compares values, not bytes.
+  std::vector<uint8_t> v = {0x80, 0x02, 0x8B, 0x0A, 0, 0, 0};
+  v.insert(v.end(), b.begin() + 4, b.end());
+  ASSERT_EQ(sniff_container(v), ContainerKind::unknown);
+  MemorySource src(v, "l.pt");
+  Findings f;
+  auto ck = read_checkpoint(src, Limits{}, ReadOptions{}, f);
+  ASSERT_TRUE(ck.ok()) << ck.error().code << " " << ck.error().message;
+  EXPECT_EQ(ck->kind, ContainerKind::legacy);
+  EXPECT_FALSE(f.has_errors()) << describe(f);
+  ASSERT_EQ(ck->tensors.size(), 1u);
+  EXPECT_EQ(element_as_double(ck->tensors[0], 5), 5.0);
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 // Differential test against Python torch: files written by torch.save at test time (every dtype,
 // 0-dim and empty tensors, views, transposes, shared storages, Parameters, nested containers, unicode
-// keys, protocols 2 and 4, a buffer save, a renamed file, the legacy format) are read by mgcheck, and
-// every tensor must match what torch.load returns: dtype, shape, strides, storage offset, storage
-// bytes, viewed bytes and storage sharing.
+// keys, protocols 2 to 5 in both the zip and the legacy format, a buffer save, a renamed file) are read
+// by mgcheck, and every tensor must match what torch.load returns: dtype, shape, strides, storage
+// offset, storage bytes, viewed bytes and storage sharing.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -139,6 +139,16 @@ TEST_F(Differential, Protocol2Explicit) { check_case("protocol2_explicit"); }
 TEST_F(Differential, SavedToBuffer) { check_case("from_buffer"); }
 TEST_F(Differential, RenamedFile) { check_case("renamed"); }
 TEST_F(Differential, LegacyFormat) { check_case("legacy"); }
+// The legacy format at every protocol: from protocol 3 on the magic-number pickle is no longer the
+// protocol-2 byte string, and from 4 on every pickle is framed.
+TEST_F(Differential, LegacyFormatProtocol2) { check_case("legacy_protocol2"); }
+TEST_F(Differential, LegacyFormatProtocol3) { check_case("legacy_protocol3"); }
+TEST_F(Differential, LegacyFormatProtocol4) { check_case("legacy_protocol4"); }
+TEST_F(Differential, LegacyFormatProtocol5) { check_case("legacy_protocol5"); }
+TEST_F(Differential, ZipProtocol2) { check_case("zip_protocol2"); }
+TEST_F(Differential, ZipProtocol3) { check_case("zip_protocol3"); }
+TEST_F(Differential, ZipProtocol4) { check_case("zip_protocol4"); }
+TEST_F(Differential, ZipProtocol5) { check_case("zip_protocol5"); }
 
 TEST_F(Differential, FolderNamesComeFromTheArchiveNotTheFileName) {
   auto folder = [&](const std::string& name) {

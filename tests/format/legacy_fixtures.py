@@ -122,5 +122,35 @@ emit("dup_key", head + pickle.dumps(keys + keys[:1], protocol=2) + b"".join(chun
 extra = head + pickle.dumps(keys + ["12345"], protocol=2) + b"".join(chunks[k] for k in keys) + struct.pack("<q", 0)
 open(os.path.join(out, "extra_key.pt"), "wb").write(extra)
 layouts["extra_key"] = {"pickles": lay["pickles"], "size": len(extra)}
+# torch.save pickles all five pickles with the protocol it is given (FRAME from 4 on).
+for proto in (3, 4, 5):
+    buf = io.BytesIO()
+    torch.save(state, buf, _use_new_zipfile_serialization=False, pickle_protocol=proto)
+    emit("legacy_p%d" % proto, buf.getvalue())
+
+
+class Payload:
+    """Pickled only, never unpickled: its __reduce__ names os.system, the classic pickle payload."""
+
+    def __reduce__(self):
+        return (os.system, ("true",))
+
+
+evil = pickle.dumps(Payload(), protocol=2)
+magic = orig[:lay["pickles"][1]]
+# The magic-number pickle runs os.system, then leaves the magic number for torch.load's check.
+reduce_at = next(pos for op, _, pos in pickletools.genops(evil) if op.name == "REDUCE")
+global_at = next(pos for op, _, pos in pickletools.genops(evil) if op.name == "GLOBAL")
+tail = b"\x80\x02" + evil[2:-1] + b"0" + magic[2:]  # PROTO 2, payload, POP, LONG1 magic, STOP
+open(os.path.join(out, "evil_magic_tail.pt"), "wb").write(tail + orig[lay["pickles"][1]:])
+layouts["evil_magic_tail"] = {"version": len(tail), "global": global_at, "reduce": reduce_at}
+# The magic-number pickle is replaced by the payload: torch.load runs it, then raises "Invalid magic number".
+open(os.path.join(out, "evil_magic.pt"), "wb").write(evil + orig[lay["pickles"][1]:])
+layouts["evil_magic"] = {"global": global_at, "reduce": reduce_at}
+# A wrong protocol version, then the payload as the object pickle: reported although the header is wrong.
+bad_version = magic + pickle.dumps(1002, protocol=2) + orig[lay["pickles"][2]:lay["pickles"][3]]
+open(os.path.join(out, "evil_after_bad_version.pt"), "wb").write(bad_version + evil + pickle.dumps([], protocol=2))
+layouts["evil_after_bad_version"] = {"version": len(magic), "object": len(bad_version),
+                                     "global": len(bad_version) + global_at, "reduce": len(bad_version) + reduce_at}
 json.dump(layouts, open(os.path.join(out, "layout.json"), "w"), indent=1)
 print("ok")

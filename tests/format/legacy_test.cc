@@ -182,6 +182,66 @@ TEST_F(LegacyTest, HeaderPickles) {
   EXPECT_TRUE(read(b).has("MG-IO-LEGACY-SYS-INFO", sys)) << read(b).dump();
 }
 
+// torch.save pickles the magic number, the protocol version, sys_info and the key list with the protocol
+// it is given; from protocol 4 on every pickle is framed. Each must read like the protocol-2 file.
+TEST_F(LegacyTest, EveryPickleProtocol) {
+  const auto& ref = layout("legacy");
+  for (int proto : {3, 4, 5}) {
+    const std::string c = "legacy_p" + std::to_string(proto);
+    SCOPED_TRACE(c);
+    auto b = bytes(c);
+    EXPECT_EQ(b[0], 0x80);
+    EXPECT_EQ(b[1], proto);
+    EXPECT_EQ(mf::sniff_container(b), mf::ContainerKind::legacy);
+    Outcome o = read(b);
+    ASSERT_TRUE(o.archive) << o.dump();
+    EXPECT_EQ(o.findings.size(), 0u) << o.dump();
+    const auto& l = layout(c);
+    EXPECT_EQ(o.archive->object_offset, l["pickles"][3].get<uint64_t>());
+    EXPECT_EQ(o.archive->end, l["end"].get<uint64_t>());
+    ASSERT_EQ(o.archive->storages.size(), l["storages"].size());
+    for (size_t i = 0; i < o.archive->storages.size(); ++i) {
+      const auto& s = l["storages"][i];
+      EXPECT_EQ(o.archive->storages[i].count_offset, s["count_offset"].get<uint64_t>());
+      EXPECT_EQ(o.archive->storages[i].data_offset, s["data_offset"].get<uint64_t>());
+      EXPECT_EQ(o.archive->storages[i].bytes, s["bytes"].get<uint64_t>());
+    }
+    EXPECT_EQ(o.archive->storages.size(), ref["storages"].size());
+  }
+}
+
+// Every pickle torch.load unpickles is scanned, the magic number's first: a payload there runs before any
+// check, so it is `unsafe` whether or not the magic number follows it.
+TEST_F(LegacyTest, PayloadInTheMagicNumberPickleIsUnsafe) {
+  auto unsafe_at = [](const Outcome& o, const std::string& code, uint64_t off) {
+    for (const auto& f : o.findings.items())
+      if (f.code == code && f.offset == off) return f.impact == mf::Impact::unsafe;
+    return false;
+  };
+  // The payload, then the magic number: torch.load runs os.system and loads the file normally.
+  const auto& t = layout("evil_magic_tail");
+  Outcome o = read(bytes("evil_magic_tail"));
+  ASSERT_TRUE(o.archive) << o.dump();
+  EXPECT_TRUE(unsafe_at(o, "MG-PICKLE-UNSAFE-GLOBAL", t["global"])) << o.dump();
+  EXPECT_TRUE(unsafe_at(o, "MG-PICKLE-UNSAFE-CALL", t["reduce"])) << o.dump();
+  EXPECT_FALSE(o.findings.has_code("MG-PICKLE-LIMIT-INT")) << o.dump();  // the magic number itself is fine
+  // The payload instead of the magic number: torch.load runs it, then raises "Invalid magic number".
+  const auto& m = layout("evil_magic");
+  o = read(bytes("evil_magic"));
+  ASSERT_FALSE(o.archive);
+  EXPECT_EQ(o.fatal->code, "MG-IO-LEGACY-MAGIC");
+  EXPECT_TRUE(unsafe_at(o, "MG-PICKLE-UNSAFE-GLOBAL", m["global"])) << o.dump();
+  EXPECT_TRUE(unsafe_at(o, "MG-PICKLE-UNSAFE-CALL", m["reduce"])) << o.dump();
+  // A wrong header pickle does not hide a payload in a later one, and the fatal finding is returned only.
+  const auto& v = layout("evil_after_bad_version");
+  o = read(bytes("evil_after_bad_version"));
+  ASSERT_FALSE(o.archive);
+  EXPECT_TRUE(o.has("MG-IO-LEGACY-VERSION", v["version"])) << o.dump();
+  EXPECT_FALSE(o.findings.has_code("MG-IO-LEGACY-VERSION")) << o.dump();
+  EXPECT_TRUE(unsafe_at(o, "MG-PICKLE-UNSAFE-GLOBAL", v["global"])) << o.dump();
+  EXPECT_TRUE(unsafe_at(o, "MG-PICKLE-UNSAFE-CALL", v["reduce"])) << o.dump();
+}
+
 TEST_F(LegacyTest, KeyListMustMatchReferencedStorages) {
   const auto& m = layout("missing_key");
   Outcome o = read(bytes("missing_key"));

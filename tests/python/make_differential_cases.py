@@ -94,6 +94,15 @@ def cases(gen):
                       "scalar": torch.tensor(5), "empty": torch.zeros(0, 2),
                       "b": torch.tensor([True, False, True])},
                      {"_use_new_zipfile_serialization": False})
+    # Every pickle protocol torch.save accepts, in both containers: the legacy format pickles its magic
+    # number, protocol version, sys_info and storage-key list with that protocol too (FRAME from 4 on).
+    proto_base = torch.arange(10, dtype=torch.float32)
+    for proto in (2, 3, 4, 5):
+        obj = {"w": torch.randn(3, 4, generator=gen), "i": torch.arange(5), "h": torch.ones(2, dtype=torch.float16),
+               "view": proto_base[2:8].view(2, 3), "t": proto_base.view(2, 5).t(), "empty": torch.zeros(0),
+               "b": torch.tensor([True, False])}
+        out["legacy_protocol%d" % proto] = (obj, {"_use_new_zipfile_serialization": False, "pickle_protocol": proto})
+        out["zip_protocol%d" % proto] = (obj, {"pickle_protocol": proto})
     return out
 
 

@@ -19,8 +19,12 @@ const char* container_kind_name(ContainerKind k) noexcept;
 
 // Decides from the first bytes exactly as torch.load does: "PK\3\4" → zip (TorchScript is decided
 // later, from its records); "PYTORCH1" → preview (refused); a POSIX tar header → tar (refused);
-// the whole legacy magic pickle (80 02 8A 0A 6C FC 9C 46 F9 20 6A A8 50 19 2E) → legacy; anything else
-// (including Git LFS pointers and HTML pages) → unknown. `head` may be the whole file; 512 bytes suffice.
+// the whole legacy magic pickle as torch.save writes it at protocols 2..5 (80 0p [95 <13 as u64>]
+// 8A 0A 6C FC 9C 46 F9 20 6A A8 50 19 2E) → legacy; anything else (including Git LFS pointers, HTML pages
+// and raw pickles) → unknown. `head` may be the whole file; 512 bytes suffice. torch.load unpickles every
+// non-zip file, so read_checkpoint also runs an `unknown` file through the pickle machine
+// (scan_raw_pickles, legacy.h): a magic number framed some other way is still read as legacy, and a raw
+// pickle's foreign GLOBALs and calls are `unsafe` findings.
 ContainerKind sniff_container(std::span<const uint8_t> head) noexcept;
 
 // The finding for a container mgcheck refuses (`kind` other than zip / legacy), with a specific message

@@ -31,6 +31,24 @@ struct LegacyArchive {
 
 // Codes: MG-LEGACY-* are spelled MG-ZIP-* / MG-PICKLE-* / MG-TENSOR-* by layer (contract §6 layers);
 // legacy-specific ones use MG-IO-LEGACY-*.
+// Every one of the five pickles goes through the non-executing machine, the magic number's included
+// (torch.load unpickles it first); when a header pickle is wrong the remaining ones are still scanned and
+// their `unsafe` findings pushed before the fatal finding is returned. Like every parser, read_legacy
+// returns its fatal finding without pushing it: the caller pushes it once.
 Result<LegacyArchive> read_legacy(const ByteSource& src, const Limits& limits, Findings& findings);
+
+// True when `r`, a pickle run through the machine, is torch's legacy magic number 0x1950A86A20F9469CFC6C
+// (however framed: torch.save writes it with PROTO 2..5, and FRAME from protocol 4 on).
+bool is_legacy_magic(const PickleResult& r) noexcept;
+
+// torch.load unpickles any file that is not a zip (the legacy path), so a raw pickle's payload would run.
+// Runs up to five stacked pickles from offset 0 (the legacy layout; a raw pickle is one) through the
+// machine, never executing anything, and pushes only their `unsafe` findings (foreign GLOBALs,
+// code-executing calls, with offsets) to `findings`; it stops at the first pickle that does not parse.
+struct RawPickleScan {
+  size_t pickles = 0;         // pickles that parsed to STOP
+  bool legacy_magic = false;  // the first one is the legacy magic number
+};
+RawPickleScan scan_raw_pickles(const ByteSource& src, const Limits& limits, Findings& findings);
 
 }  // namespace mgcheck::format
