@@ -332,6 +332,12 @@ void zip_crc_and_sizes(Generator& g, const Bytes& small) {
       // torch writes data descriptors: the lie shows as a descriptor that disagrees with the directory.
       g.file("zip-lying-size", s, "fail", "MG-ZIP-DESCRIPTOR");
     }
+    // The local header claims other sizes than the central directory: a streaming reader would take
+    // other bytes as this record than torch does.
+    Bytes loc = small;
+    put_le(loc, e.local + 18, e.size + 64, 4);
+    put_le(loc, e.local + 22, e.size + 64, 4);
+    g.file("zip-local-size-lie", loc, "unsafe", "MG-ZIP-LOCAL-SIZES");
     Bytes big = small;
     put_le(big, e.cd + 20, 0x7fffffff, 4);
     put_le(big, e.cd + 24, 0x7fffffff, 4);

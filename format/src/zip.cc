@@ -5,6 +5,7 @@
 // Every offset and size comes from the file, so every sum and bound is checked (checked.h).
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string_view>
 
 #include "mgcheck/format/checked.h"
@@ -177,7 +178,10 @@ class ZipReader {
   Result<EndRecords> read_end_records();
   Result<CentralEntry> read_central_entry(uint64_t pos, uint64_t cd_end, uint64_t& next);
   Status read_local(const CentralEntry& ce, ZipRecord& rec, uint64_t& entry_end);
-  void parse_local_extra(uint64_t off, uint64_t len, const std::string& name);
+  // Parses the local extra area; returns the offset of its (first) ZIP64 field, if any.
+  std::optional<uint64_t> parse_local_extra(uint64_t off, uint64_t len, const std::string& name);
+  void check_local_sizes(const CentralEntry& ce, uint64_t lho, uint16_t flags, uint32_t csize, uint32_t usize,
+                         std::optional<uint64_t> zip64_at);
   void check_name(const CentralEntry& ce);
   void check_records(ZipArchive& za, const std::vector<CentralEntry>& cds);
   void check_small_records(const ZipArchive& za, uint64_t& alignment);
@@ -413,18 +417,20 @@ void ZipReader::check_name(const CentralEntry& ce) {
   }
 }
 
-void ZipReader::parse_local_extra(uint64_t off, uint64_t len, const std::string& name) {
+std::optional<uint64_t> ZipReader::parse_local_extra(uint64_t off, uint64_t len, const std::string& name) {
   uint64_t end = off + len;
   bool seen_zip64 = false, seen_pad = false;
+  std::optional<uint64_t> zip64_at;
   while (off < end) {
     if (end - off < 4 || le16(data_ + off + 2) > end - off - 4) {
       push_error("MG-ZIP-EXTRA", off, "local extra field is truncated or its length overruns the extra area",
                  "the local header is damaged: re-save the file", name);
-      return;
+      return zip64_at;
     }
     uint16_t id = le16(data_ + off), flen = le16(data_ + off + 2);
     if (id == kExtraZip64 && !seen_zip64) {
-      seen_zip64 = true;  // informational in a local header: sizes and offsets come from the CD (§2.6)
+      seen_zip64 = true;  // sizes and offsets come from the CD (§2.6); check_local_sizes compares them
+      zip64_at = off;
     } else if (id == kExtraPadding && !seen_pad) {
       seen_pad = true;
       const uint8_t* q = data_ + off + 4;
@@ -440,6 +446,50 @@ void ZipReader::parse_local_extra(uint64_t off, uint64_t len, const std::string&
     }
     off += 4 + uint64_t{flen};
   }
+  return zip64_at;
+}
+
+// The local header's sizes (and its ZIP64 field) against the central directory. A streaming reader takes
+// the record's extent from the local header, torch (miniz) from the central directory: when they
+// disagree the two see different bytes, which is how a scanner is shown one payload and a loader
+// another. So any disagreement is `unsafe`. What torch writes passes: with flag bit 3 (data descriptor)
+// zeros in the local CRC and sizes, and a ZIP64 field whose compressed size is 0 (§2.4, §2.6).
+void ZipReader::check_local_sizes(const CentralEntry& ce, uint64_t lho, uint16_t flags, uint32_t csize,
+                                  uint32_t usize, std::optional<uint64_t> zip64_at) {
+  const bool descriptor = (flags & kFlagDescriptor) != 0;
+  // A local value agrees when it equals the CD's, or is 0 with the real value in the descriptor.
+  auto agrees = [&](uint64_t local, uint64_t cd) { return local == cd || (descriptor && local == 0); };
+  const char* hint = "a streaming zip reader and torch would read different bytes for this record: do not use the file";
+  std::string diffs;
+  auto differ = [&diffs](const std::string& what) { diffs += diffs.empty() ? what : ", " + what; };
+  // 0xFFFFFFFF defers to the ZIP64 field (checked below, and required).
+  bool deferred = csize == kMax32 || usize == kMax32;
+  if (csize != kMax32 && !agrees(csize, ce.csize)) differ("compressed size " + std::to_string(csize));
+  if (usize != kMax32 && !agrees(usize, ce.usize)) differ("size " + std::to_string(usize));
+  if (deferred && !zip64_at) differ("sizes 0xFFFFFFFF without a ZIP64 extra field");
+  if (!diffs.empty())
+    push_unsafe("MG-ZIP-LOCAL-SIZES", lho,
+                "local header disagrees with the central directory (size " + std::to_string(ce.usize) + ") on " + diffs,
+                hint, ce.name);
+  if (!zip64_at) return;
+  // The local ZIP64 field: 16 bytes = uncompressed, compressed size; 24 = those and the local header
+  // offset; 8 = the local header offset (what miniz writes past 4 GiB) or an uncompressed size.
+  const uint64_t off = *zip64_at;
+  const uint16_t flen = le16(data_ + off + 2);
+  const uint8_t* q = data_ + off + 4;
+  bool ok = true;
+  if (flen == 8) {
+    uint64_t v = le64(q);
+    ok = v == ce.local_offset || agrees(v, ce.usize);
+  } else if (flen == 16 || flen == 24) {
+    ok = agrees(le64(q), ce.usize) && agrees(le64(q + 8), ce.csize) && (flen == 16 || le64(q + 16) == ce.local_offset);
+  } else {
+    ok = false;
+  }
+  if (!ok)
+    push_unsafe("MG-ZIP-LOCAL-ZIP64", off,
+                "local ZIP64 extra field (" + std::to_string(flen) + " bytes) disagrees with the central directory",
+                hint, ce.name);
 }
 
 // Reads the local header of `ce`, cross-checks it, and finds the end of the entry (after its descriptor).
@@ -466,13 +516,12 @@ Status ZipReader::read_local(const CentralEntry& ce, ZipRecord& rec, uint64_t& e
     if (crc != 0 && crc != ce.crc) differ("CRC-32");
   } else {
     if (crc != ce.crc) differ("CRC-32");
-    bool local64 = csize == kMax32 || usize == kMax32;
-    if (!local64 && (csize != ce.csize || usize != ce.usize)) differ("sizes");
   }
   if (!diffs.empty())
     push_error("MG-ZIP-LOCAL-MISMATCH", lho, "local header disagrees with the central directory on " + diffs,
                "zip readers would disagree on this record: re-save the file", ce.name);
-  parse_local_extra(lho + kLocalFixed + nlen, xlen, ce.name);
+  auto zip64_at = parse_local_extra(lho + kLocalFixed + nlen, xlen, ce.name);
+  check_local_sizes(ce, lho, flags, csize, usize, zip64_at);
 
   rec.header_offset = lho;
   rec.data_offset = lho + kLocalFixed + nlen + xlen;  // < size_ + 2^17: no overflow

@@ -578,6 +578,108 @@ TEST_F(ZipTest, LocalHeaderMissingOrDisagreeing) {
   EXPECT_TRUE(o.has("MG-ZIP-LOCAL-MISMATCH", e.lho)) << o.dump();
 }
 
+// Local sizes against the central directory. With flag bit 3 (as torch writes) the local CRC and sizes
+// are 0 or the CD's; without it they are the CD's; 0xFFFFFFFF needs a ZIP64 field that matches. A
+// disagreement makes a streaming reader see other bytes than torch: `unsafe`, at the local header.
+TEST_F(ZipTest, LocalSizesAgainstCentralDirectory) {
+  const Entry& e = layout("pkg").entries[1];
+  ASSERT_TRUE(e.flags & 8) << "torch sets flag bit 3 on non-empty records";
+  auto unsafe_sizes = [&](const Outcome& o) {
+    const mf::Finding* f = o.get("MG-ZIP-LOCAL-SIZES");
+    return f != nullptr && f->offset == e.lho && f->impact == mf::Impact::unsafe && f->name == e.name;
+  };
+  Outcome o = read(bytes("pkg"));
+  ASSERT_TRUE(o.ok);
+  EXPECT_EQ(o.get("MG-ZIP-LOCAL-SIZES"), nullptr) << o.dump();  // torch's zeros
+  // Bit 3, real values repeated in the local header (other writers do this): fine.
+  auto b = bytes("pkg");
+  put32(b, e.lho + 14, e.crc);
+  put32(b, e.lho + 18, static_cast<uint32_t>(e.size));
+  put32(b, e.lho + 22, static_cast<uint32_t>(e.size));
+  o = read(b);
+  EXPECT_EQ(o.get("MG-ZIP-LOCAL-SIZES"), nullptr) << o.dump();
+  EXPECT_EQ(o.get("MG-ZIP-LOCAL-MISMATCH"), nullptr) << o.dump();
+  // Bit 3, a size that is neither 0 nor the CD's: compressed, uncompressed, or both.
+  for (uint64_t field : {18u, 22u}) {
+    b = bytes("pkg");
+    put32(b, e.lho + field, static_cast<uint32_t>(e.size + 64));
+    o = read(b);
+    EXPECT_TRUE(unsafe_sizes(o)) << field << o.dump();
+  }
+  // Bit 3 cleared in both headers (no descriptor then): the local sizes must be the CD's, zeros are not.
+  b = bytes("pkg");
+  put16(b, e.lho + 6, e.flags & ~8);
+  put16(b, e.cd + 8, e.flags & ~8);
+  put32(b, e.lho + 14, e.crc);
+  o = read(b);
+  EXPECT_TRUE(unsafe_sizes(o)) << o.dump();
+  put32(b, e.lho + 18, static_cast<uint32_t>(e.size));
+  put32(b, e.lho + 22, static_cast<uint32_t>(e.size));
+  o = read(b);
+  EXPECT_EQ(o.get("MG-ZIP-LOCAL-SIZES"), nullptr) << o.dump();
+  EXPECT_EQ(o.get("MG-ZIP-LOCAL-MISMATCH"), nullptr) << o.dump();
+  // The ZIP64 sentinel without a ZIP64 field to resolve it.
+  b = bytes("pkg");
+  put32(b, e.lho + 22, 0xFFFFFFFFu);
+  o = read(b);
+  EXPECT_TRUE(unsafe_sizes(o)) << o.dump();
+  // The name, method and flags must still agree (MG-ZIP-LOCAL-MISMATCH, an error).
+  b = bytes("pkg");
+  put16(b, e.lho + 6, e.flags | 1);
+  o = read(b);
+  EXPECT_TRUE(o.has("MG-ZIP-LOCAL-MISMATCH", e.lho)) << o.dump();
+}
+
+// A local ZIP64 field as miniz writes it (uncompressed size, compressed size 0) is accepted; one whose
+// values differ from the CD's is `unsafe`. Built by turning the front of an 'FB' padding field into a
+// 16-byte ZIP64 field, so the data offset stays where it was.
+TEST_F(ZipTest, LocalZip64FieldAgainstCentralDirectory) {
+  const Layout& l = layout("pkg");
+  const Entry* e = nullptr;
+  auto b0 = bytes("pkg");
+  for (const auto& c : l.entries)
+    if (c.size > 0 && c.extra + 4 <= c.data && b0[c.extra] == 'F' && b0[c.extra + 1] == 'B' && c.data - c.extra >= 4 + 20) {
+      e = &c;
+      break;
+    }
+  ASSERT_NE(e, nullptr) << "no record with 20 bytes of padding";
+  auto with_zip64 = [&](uint64_t usize, uint64_t csize) {
+    auto b = b0;
+    uint64_t pad = b[e->extra + 2] | (b[e->extra + 3] << 8);
+    put16(b, e->extra, 0x0001);
+    put16(b, e->extra + 2, 16);
+    put64(b, e->extra + 4, usize);
+    put64(b, e->extra + 12, csize);
+    b[e->extra + 20] = 'F';
+    b[e->extra + 21] = 'B';
+    put16(b, e->extra + 22, static_cast<uint16_t>(pad - 20));
+    return b;
+  };
+  Outcome o = read(with_zip64(e->size, 0));  // miniz: compressed size not yet known
+  ASSERT_TRUE(o.ok) << o.dump();
+  EXPECT_EQ(o.get("MG-ZIP-LOCAL-ZIP64"), nullptr) << o.dump();
+  EXPECT_EQ(o.get("MG-ZIP-EXTRA"), nullptr) << o.dump();
+  o = read(with_zip64(e->size, e->size));
+  EXPECT_EQ(o.get("MG-ZIP-LOCAL-ZIP64"), nullptr) << o.dump();
+  for (auto [u, c] : {std::pair<uint64_t, uint64_t>{e->size + 1, 0}, {e->size, e->size + 1}, {uint64_t{1} << 40, 0}}) {
+    o = read(with_zip64(u, c));
+    const mf::Finding* f = o.get("MG-ZIP-LOCAL-ZIP64");
+    ASSERT_NE(f, nullptr) << o.dump();
+    EXPECT_EQ(f->offset, e->extra);
+    EXPECT_EQ(f->impact, mf::Impact::unsafe);
+  }
+  // The local sentinel resolved by a matching ZIP64 field is fine; by a lying one it is not.
+  auto b = with_zip64(e->size, 0);
+  put32(b, e->lho + 22, 0xFFFFFFFFu);
+  o = read(b);
+  EXPECT_EQ(o.get("MG-ZIP-LOCAL-SIZES"), nullptr) << o.dump();
+  EXPECT_EQ(o.get("MG-ZIP-LOCAL-ZIP64"), nullptr) << o.dump();
+  b = with_zip64(e->size + 7, 0);
+  put32(b, e->lho + 22, 0xFFFFFFFFu);
+  o = read(b);
+  EXPECT_NE(o.get("MG-ZIP-LOCAL-ZIP64"), nullptr) << o.dump();
+}
+
 TEST_F(ZipTest, RecordDataPastEndOfFile) {
   const Layout& l = layout("pkg");
   const Entry& e = l.entry("pkg/version");
