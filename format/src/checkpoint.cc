@@ -84,16 +84,20 @@ class CheckpointReader {
     f.name = std::move(name);
     return f;
   }
-  Finding fatal(Finding f) {
-    findings_.push(f);
-    return f;
-  }
+  // The fatal finding is returned, never pushed: the caller pushes it once.
+  Finding fatal(Finding f) { return f; }
   void report(Finding f) { findings_.push(std::move(f)); }
 
-  // A fatal condition the zip reader already pushed as a finding: return it without pushing twice.
+  // A condition the zip reader pushed as a finding that is fatal here: it is taken out of `findings_` and
+  // returned, so the caller's one push reports it once.
   Finding already_reported(const std::string& code, Finding fallback) {
-    for (const auto& f : findings_.items())
-      if (f.code == code) return f;
+    auto& items = findings_.items();
+    for (auto it = items.begin(); it != items.end(); ++it)
+      if (it->code == code) {
+        Finding f = std::move(*it);
+        items.erase(it);
+        return f;
+      }
     return fatal(std::move(fallback));
   }
 
@@ -142,12 +146,7 @@ class CheckpointReader {
 
   Status read_legacy_container() {
     auto la = read_legacy(src_, limits_, findings_);
-    if (!la) {
-      // Fatal legacy errors are returned; push unless the legacy reader already did.
-      for (const auto& f : findings_.items())
-        if (f.code == la.error().code && f.offset == la.error().offset) return la.error();
-      return fatal(std::move(la).error());
-    }
+    if (!la) return std::move(la).error();
     LegacyArchive legacy = std::move(la.value());
     pickle_base_ = legacy.object_offset;
     pickle_record_ = "object pickle";

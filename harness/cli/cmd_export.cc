@@ -44,7 +44,7 @@ void add_export_sub(CLI::App* parent, Context& ctx, const std::string& name, for
                    ? format::export_pretrained(args->input, args->outdir, eo, report.findings)
                    : format::export_model(what, args->input, args->outdir, eo, report.findings);
       if (!r) {
-        if (!report.findings.has_code(r.error().code)) report.findings.push(r.error());
+        report.findings.push(r.error());
       } else {
         report.extra["export"] = {{"output", r->output}, {"source", r->source}, {"tensors", r->tensors},
                                   {"tensor_bytes", r->tensor_bytes}};

@@ -188,7 +188,7 @@ void run_inspect(const format::ByteSource& src, const std::string& path, Report&
   ro.partial = &partial;
   auto ck = format::read_checkpoint(src, report.limits, ro, findings);
   if (!ck) {
-    if (!findings.has_code(ck.error().code)) findings.add(ck.error());
+    findings.push(ck.error());
     info.format = "";
     report.files.push_back(info);
     // What the file tried before it was refused: records, GLOBALs and tensors seen up to that point.

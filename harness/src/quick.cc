@@ -54,7 +54,7 @@ bool read_file(LoadedFile& f, const ExportFiles& files, Report& report, const Qu
     info.tensors = ck->named.size();
     f.checkpoint = std::move(ck).value();
   } else {
-    if (!report.findings.has_code(ck.error().code)) report.findings.push(ck.error());
+    report.findings.push(ck.error());
     if (opts.verify_crc && format::sniff_container(f.source->bytes()) == format::ContainerKind::zip) {
       format::Findings zip_findings;
       zip_findings.set_cap(static_cast<size_t>(report.limits.max_findings));
@@ -114,7 +114,7 @@ void check_file(LoadedFile& f, FileRole role, QuickResult& q, Report& report, co
     auto cfg = format::XpCfg::parse(*f.info.xp_cfg, f.path, report.limits);
     if (cfg) {
       f.cfg = std::move(cfg).value();
-    } else if (!report.findings.has_code(cfg.error().code)) {
+    } else {
       report.findings.push(cfg.error());
     }
   }

@@ -28,7 +28,10 @@ format::Result<LoadedCheckpoint> load_checkpoint_file(const std::string& path, f
   LoadedCheckpoint out;
   out.source = std::move(mapped.value());
   auto ck = format::read_checkpoint(*out.source, format::Limits{}, format::ReadOptions{}, findings);
-  if (!ck) return ck.error();
+  if (!ck) {
+    findings.push(ck.error());
+    return ck.error();
+  }
   out.checkpoint = std::move(ck.value());
   return out;
 }

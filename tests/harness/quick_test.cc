@@ -81,6 +81,25 @@ TEST(QuickRoutes, DiskAndMemoryAgreeOnDamagedBytes) {
   EXPECT_TRUE(r.findings.has_errors());
 }
 
+// Both files fail with the same fatal code: each file's finding is reported, naming its own file (a
+// fatal finding is returned by the reader and pushed once by the pipeline, never deduplicated by code).
+TEST(QuickRoutes, SameFatalCodeInBothFilesIsReportedForEach) {
+  auto lm = test::read_file(test::fixture_dir("a_small_like") + "/state_dict.bin");
+  auto comp = test::read_file(test::fixture_dir("a_small_like") + "/compression_state_dict.bin");
+  lm.resize(1000);  // both truncated: no end-of-central-directory record
+  comp.resize(1000);
+  harness::Report r = disk_and_memory_agree(lm, comp);
+  std::vector<std::string> files;
+  for (const auto& f : r.findings.items())
+    if (f.code == "MG-ZIP-NO-EOCD") files.push_back(f.file);
+  ASSERT_EQ(files.size(), 2u) << "findings: " << r.findings.size();
+  EXPECT_NE(files[0], files[1]);
+  EXPECT_TRUE(files[0].ends_with("state_dict.bin")) << files[0];
+  EXPECT_TRUE((files[0].ends_with("/state_dict.bin") && files[1].ends_with("compression_state_dict.bin")) ||
+              (files[1].ends_with("/state_dict.bin") && files[0].ends_with("compression_state_dict.bin")))
+      << files[0] << " " << files[1];
+}
+
 std::vector<uint8_t> lm_file_with_xp_cfg(const std::string& cfg) {
   format::WDict best_state;
   best_state.emplace_back("emb.0.weight", format::make_tensor(format::DType::float16, {4, 2},

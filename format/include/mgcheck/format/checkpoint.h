@@ -63,8 +63,8 @@ struct ReadOptions {
   Checkpoint* partial = nullptr;
 };
 
-// Reads and checks one file. Fatal problems return the finding (also pushed to `findings`);
-// everything else is pushed to `findings`. Codes: MG-IO-*, MG-ZIP-*, MG-PICKLE-*, MG-TENSOR-*
+// Reads and checks one file. A fatal problem is returned and not pushed to `findings` (the caller pushes
+// it once, as for every parser); everything else is pushed to `findings`. Codes: MG-IO-*, MG-ZIP-*, MG-PICKLE-*, MG-TENSOR-*
 // (docs/error-codes.d/tensor.md). A returned Checkpoint may still carry error findings (a storage of
 // the wrong size, a view out of bounds, ...): check `findings.has_errors()`; tensors that failed a check
 // have TensorView::valid == false.
