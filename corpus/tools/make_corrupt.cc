@@ -1,4 +1,4 @@
-// make_corrupt: a deterministic, seeded generator of NAMED corruption kinds (issue 5, docs/fuzzing.md).
+// make_corrupt: a deterministic, seeded generator of NAMED corruption kinds (docs/fuzzing.md).
 //
 //   make_corrupt SOURCE_DIR OUT_DIR [SEED]
 //
