@@ -81,7 +81,7 @@ class DeepRun {
         auto f = format::make_error("MG-IO-USAGE", "--condition-state: " + err,
                                     "pass a torch.save file holding {'hidden': [L, D], 'mask': [L]}");
         f.file = o_.condition_state;
-        report_.findings.add(f);
+        report_.findings.push(f);
         report_.forced = Verdict::usage;
         return false;
       }
@@ -127,7 +127,7 @@ class DeepRun {
   void fail_cell(CellResult& c, const std::string& code, const std::string& message, const std::string& hint) {
     auto f = format::make_error(code, message, hint);
     f.name = c.device + "/" + c.precision + "/" + c.config;
-    report_.findings.add(f);
+    report_.findings.push(f);
     c.status = "fail";
     if (c.reason.empty()) c.reason = code + ": " + message;
   }
@@ -143,7 +143,7 @@ class DeepRun {
     if (!q_.lm_ready()) {
       skip_all(device, precision, cells, "the LM was not built: quick found problems in the LM file (see findings)");
       if (!report_.findings.has_errors())
-        report_.findings.add(format::make_error("MG-AUDIO-CELL-ERROR", "no LM could be built from this target",
+        report_.findings.push(format::make_error("MG-AUDIO-CELL-ERROR", "no LM could be built from this target",
                                                 "deep needs an export directory (state_dict.bin + compression_state_dict.bin)"));
       return;
     }
@@ -163,7 +163,7 @@ class DeepRun {
     if (first_build_ || !built.lm) {
       for (auto f : build_findings.items()) {
         if (f.name.empty()) f.name = device + "/" + precision;
-        report_.findings.add(f);
+        report_.findings.push(f);
       }
     }
     first_build_ = false;
@@ -178,7 +178,7 @@ class DeepRun {
     }
     if (!built.encodec && !noted_no_decoder_) {
       noted_no_decoder_ = true;
-      report_.findings.add(format::make_note(
+      report_.findings.push(format::make_note(
           "MG-AUDIO-NO-DECODER",
           "no compression model could be built (e.g. a `pretrained` reference mgcheck cannot resolve offline): "
           "cells generate codes only and the audio checks are skipped",
@@ -329,7 +329,7 @@ class DeepRun {
                                 written, err)) {
         c.extra["wavs"] = written;
       } else {
-        report_.findings.add(format::make_error("MG-AUDIO-WAV", "cannot write the cell's WAV: " + err,
+        report_.findings.push(format::make_error("MG-AUDIO-WAV", "cannot write the cell's WAV: " + err,
                                                 "check that --wav-dir is writable"));
       }
     }
@@ -458,7 +458,7 @@ class DeepRun {
     const model::LmModel* lm = b && b->lm ? &*b->lm : nullptr;
     const model::Encodec* enc = b && b->encodec ? &*b->encodec : nullptr;
     if (!lm && !enc) {
-      report_.findings.add(format::make_warning("MG-REF-MISSING", "--reference given but no model could be built",
+      report_.findings.push(format::make_warning("MG-REF-MISSING", "--reference given but no model could be built",
                                                 "fix the findings above first"));
       return;
     }
@@ -469,7 +469,7 @@ class DeepRun {
     std::string err;
     if (!write_output(o_.html, render_html(report_, media_), err)) {
       auto f = format::make_error("MG-IO-USAGE", "--html: " + err, "check that the path is writable");
-      report_.findings.add(f);
+      report_.findings.push(f);
     }
   }
 

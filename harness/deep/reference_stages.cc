@@ -28,7 +28,7 @@ void run_reference(const std::string& path, const model::LmModel* lm, const mode
     auto f = format::make_error("MG-REF-READ", "cannot read the reference file: " + refs.error().message,
                                 "pass a refs.pt holding {'tensors': {...}} that torch.load(weights_only=True) reads");
     f.file = path;
-    report.findings.add(f);
+    report.findings.push(f);
     return;
   }
   std::vector<model::StageResult> stages;
@@ -42,7 +42,7 @@ void run_reference(const std::string& path, const model::LmModel* lm, const mode
     bool any = false;
     for (const auto& [name, _] : refs->tensors) any = any || name.rfind("encodec/", 0) == 0;
     if (any)
-      report.findings.add(format::make_warning("MG-REF-MISSING",
+      report.findings.push(format::make_warning("MG-REF-MISSING",
                                                "refs.pt has encodec/* stages but no compression model was built",
                                                "check the compression file's findings above"));
   }
@@ -53,7 +53,7 @@ void run_reference(const std::string& path, const model::LmModel* lm, const mode
     stages.insert(stages.end(), lm_stages.begin(), lm_stages.end());
   }
   if (stages.empty())
-    report.findings.add(format::make_warning("MG-REF-MISSING", "no stage of " + path + " could be compared",
+    report.findings.push(format::make_warning("MG-REF-MISSING", "no stage of " + path + " could be compared",
                                              "refs.pt needs the tensors listed in corpus/audiocraft-tiny/README.md"));
   for (const auto& s : stages) {
     ReferenceStage r;
@@ -81,7 +81,7 @@ void run_reference(const std::string& path, const model::LmModel* lm, const mode
                                   "if the export was changed, regenerate refs.pt");
       f.file = path;
       f.name = s.stage;
-      report.findings.add(f);
+      report.findings.push(f);
     }
     report.reference.push_back(r);
   }

@@ -20,7 +20,7 @@ void add_error(Report& r, const std::string& code, const std::string& msg, const
                const std::string& file = "") {
   auto f = format::make_error(code, msg, hint);
   f.file = file;
-  r.findings.add(f);
+  r.findings.push(f);
 }
 
 void usage(Report& r, const std::string& msg, const std::string& hint) {
@@ -152,7 +152,7 @@ void run_generate(const std::string& target, const GenerateOptions& o, Report& r
     }
     auto st = deep::write_tensors_pt(o.out, items, o.run.force);
     if (!st) {
-      report.findings.add(st.error());
+      report.findings.push(st.error());
     } else {
       c.extra["out"] = o.out;
     }
@@ -199,10 +199,10 @@ void run_encode(const std::string& target, const std::string& wav, const std::st
                  .to(dev, deep::dtype_of(o.precision));
     auto res = enc->encode(x);
     auto st = deep::write_tensors_pt(out, {{"codes", res.codes.to(torch::kCPU)}}, o.force);
-    if (!st) report.findings.add(st.error());
+    if (!st) report.findings.push(st.error());
     report.extra["codes_shape"] = deep::shape_of(res.codes);
     if (res.scale.defined())
-      report.findings.add(format::make_note("MG-AUDIO-RENORM-SCALE",
+      report.findings.push(format::make_note("MG-AUDIO-RENORM-SCALE",
                                             "this codec renormalises: decode needs the scale, which the codes file does not hold",
                                             "AudioCraft's decode(codes, scale) takes it; decoding without it changes the level"));
   } catch (const std::exception& e) {
@@ -245,7 +245,7 @@ void run_decode(const std::string& target, const std::string& codes_pt, const st
     report.extra["audio_shape"] = deep::shape_of(audio);
     if (to_pt) {
       auto st = deep::write_tensors_pt(out, {{"audio", audio}}, o.force);
-      if (!st) report.findings.add(st.error());
+      if (!st) report.findings.push(st.error());
       return;
     }
     for (int64_t b = 0; b < audio.size(0); ++b) {

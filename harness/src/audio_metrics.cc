@@ -93,13 +93,13 @@ bool audio_findings(const AudioMetrics& m, const AudioThresholds& t, double clip
   auto error = [&](const char* code, std::string msg, const char* hint) {
     auto f = format::make_error(code, std::move(msg), hint);
     f.name = cell;
-    out.add(std::move(f));
+    out.push(std::move(f));
     ok = false;
   };
   auto warn = [&](const char* code, std::string msg, const char* hint) {
     auto f = format::make_warning(code, std::move(msg), hint);
     f.name = cell;
-    out.add(std::move(f));
+    out.push(std::move(f));
   };
   if (m.nan > 0)
     error("MG-AUDIO-NAN", "decoded audio holds " + std::to_string(m.nan) + " NaN samples",

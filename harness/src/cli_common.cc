@@ -25,7 +25,7 @@ bool apply_limits(Report& report, const ReportOptions& o) {
   for (const auto& a : o.limits) {
     auto st = report.limits.set(a);
     if (!st) {
-      report.findings.add(st.error());
+      report.findings.push(st.error());
       report.forced = Verdict::usage;
       return false;
     }
@@ -61,7 +61,7 @@ int finish_report(Report& report, const ReportOptions& o,
 }
 
 int usage_error(Report& report, const ReportOptions& o, const std::string& message, const std::string& hint) {
-  report.findings.add(format::make_error("MG-IO-USAGE", message, hint));
+  report.findings.push(format::make_error("MG-IO-USAGE", message, hint));
   report.forced = Verdict::usage;
   return finish_report(report, o);
 }
@@ -73,7 +73,7 @@ int run_guarded(Report& report, const ReportOptions& o, const std::function<int(
   try {
     return body();
   } catch (const std::exception& e) {
-    report.findings.add(format::make_error("MG-IO-INTERNAL", std::string("internal error: ") + e.what(),
+    report.findings.push(format::make_error("MG-IO-INTERNAL", std::string("internal error: ") + e.what(),
                                            "this is a bug in mgcheck: please report it with the file"));
     report.forced = Verdict::error;
     try {

@@ -167,7 +167,7 @@ void run_inspect(const std::string& path, Report& report) {
   report.checks_run = {"IO", "ZIP", "PICKLE", "TENSOR"};
   auto mapped = format::MappedFile::open(path);
   if (!mapped) {
-    report.findings.add(mapped.error());
+    report.findings.push(mapped.error());
     return;
   }
   run_inspect(*mapped.value(), path, report);

@@ -1,4 +1,4 @@
-// Resource bounds as tests (issue 5): for every limit in Limits::table(), an input exactly at the limit is
+// Resource bounds as tests: for every limit in Limits::table(), an input exactly at the limit is
 // accepted and the same input with the limit one lower is rejected with the limit's code. Inputs are
 // built here (writer + hand-assembled pickles) with sizes and counts known by construction, not measured
 // with the code under test. A counting global operator new checks that reading a small input never
@@ -107,7 +107,7 @@ Findings read_with(const Bytes& file, uint64_t Limits::*field, uint64_t value) {
   MemorySource src(file.data(), file.size(), "limits.pt");
   Findings f;
   auto ck = read_checkpoint(src, limits, ReadOptions{}, f);
-  if (!ck && !f.has_code(ck.error().code)) f.add(ck.error());
+  if (!ck && !f.has_code(ck.error().code)) f.push(ck.error());
   return f;
 }
 
@@ -117,7 +117,7 @@ Findings pickle_with(const Bytes& pickle, uint64_t Limits::*field, uint64_t valu
   Findings f;
   PickleOptions po;
   auto r = run_pickle(pickle, po, limits, f);
-  if (!r) f.add(r.error());
+  if (!r) f.push(r.error());
   return f;
 }
 

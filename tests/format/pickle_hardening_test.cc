@@ -132,7 +132,7 @@ Findings read_file_bytes(const Bytes& file, const char* name) {
   MemorySource src(file.data(), file.size(), name);
   Findings f;
   auto ck = read_checkpoint(src, Limits{}, ReadOptions{}, f);
-  if (!ck && !f.has_code(ck.error().code)) f.add(ck.error());
+  if (!ck && !f.has_code(ck.error().code)) f.push(ck.error());
   return f;
 }
 

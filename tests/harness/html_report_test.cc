@@ -75,8 +75,8 @@ Report sample_report() {
   auto f = format::make_error("MG-AUDIO-NAN", "decoded audio holds 3 NaN samples <script>alert(1)</script>",
                               "check the weights");
   f.name = "cpu/fp16/text";
-  r.findings.add(f);
-  r.findings.add(format::make_warning("MG-AUDIO-STUCK-CODES", "stuck", "inspect the heads"));
+  r.findings.push(f);
+  r.findings.push(format::make_warning("MG-AUDIO-STUCK-CODES", "stuck", "inspect the heads"));
   CellResult a{"cpu", "fp32", "unconditional", "pass", "", 0.5, 40.0, 2.5, {2, 4, 8}, AudioMetrics{}, {}};
   a.audio->rms_dbfs = -12.0;
   a.audio->peak = 0.6;

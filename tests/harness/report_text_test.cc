@@ -36,7 +36,7 @@ harness::Report hostile_report() {
   f.file = "dir/\xff.pt";
   f.offset = 7;
   f.name = kHostile;
-  r.findings.add(f);
+  r.findings.push(f);
   r.extra["inspect"] = {{"records", json::array({{{"name", kHostile}}})}};
   return r;
 }

@@ -35,7 +35,6 @@ Finding make_note(std::string code, std::string message, std::string hint);
 
 class Findings {
  public:
-  void add(Finding f) { items_.push_back(std::move(f)); }
   const std::vector<Finding>& items() const noexcept { return items_; }
   std::vector<Finding>& items() noexcept { return items_; }
   bool has_errors() const noexcept;
@@ -47,7 +46,8 @@ class Findings {
   // Further findings are only counted (reports print "N further findings"), except that the first
   // unsafe finding is always kept so a flood cannot hide the verdict.
   void set_cap(size_t cap) noexcept { cap_ = cap; }
-  void push(Finding f);  // like add, but honours the cap
+  // The one way to record a finding; honours the cap.
+  void push(Finding f);
   size_t dropped() const noexcept { return dropped_; }
 
  private:
