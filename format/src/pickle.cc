@@ -11,6 +11,8 @@
 #include <unordered_map>
 
 #include "mgcheck/format/checked.h"
+#include "mgcheck/format/hex.h"
+#include "mgcheck/format/utf8.h"
 
 namespace mgcheck::format {
 
@@ -21,40 +23,9 @@ constexpr const char* kHintUnsafe =
     "do not load this file with torch.load; a checkpoint needs only tensors, dicts and plain values";
 constexpr const char* kHintLimit = "if the file is trusted and genuinely this large, raise the limit with --limit";
 
-std::string hex_byte(uint8_t b) {
-  static const char* d = "0123456789abcdef";
-  return std::string("0x") + d[b >> 4] + d[b & 15];
-}
-
 bool is_container(ValueKind k) {
   return k == ValueKind::list || k == ValueKind::tuple || k == ValueKind::dict || k == ValueKind::set ||
          k == ValueKind::object;
-}
-
-// Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  const size_t n = s.size();
-  while (i < n) {
-    const auto c = static_cast<uint8_t>(s[i]);
-    if (c < 0x80) { ++i; continue; }
-    size_t len;
-    uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
-    else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
-    else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
-    else return false;
-    if (n - i < len) return false;
-    for (size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<uint8_t>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return false;
-    if (cp >= 0xD800 && cp <= 0xDFFF) return false;
-    i += len;
-  }
-  return true;
 }
 
 void append_utf8(std::string& out, uint32_t cp) {
@@ -751,11 +722,11 @@ Result<PickleResult> PickleMachine::run() {
     }
     const Op& op = ops[op_];
     if (op.fn == nullptr) {
-      fail("MG-PICKLE-UNKNOWN-OPCODE", "unknown opcode " + hex_byte(op_) + " at offset " + std::to_string(file_offset()));
+      fail("MG-PICKLE-UNKNOWN-OPCODE", "unknown opcode " + hex_string(op_, 2) + " at offset " + std::to_string(file_offset()));
       return std::move(*fatal_);
     }
     if (op.unused)
-      error("MG-PICKLE-OPCODE-UNUSED", std::string(op.name) + " (" + hex_byte(op_) + ") at offset " +
+      error("MG-PICKLE-OPCODE-UNUSED", std::string(op.name) + " (" + hex_string(op_, 2) + ") at offset " +
                                            std::to_string(file_offset()) +
                                            " is an opcode CPython's pickler never writes for checkpoint values",
             "torch.save does not write this opcode: the pickle was made by hand or by another tool");

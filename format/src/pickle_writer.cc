@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "mgcheck/format/checked.h"
+#include "mgcheck/format/utf8.h"
 
 namespace mgcheck::format::detail {
 namespace {
@@ -27,30 +28,6 @@ constexpr int kMaxDepth = 1000;       // Python's own recursion limit is of this
 Finding invalid(std::string message) {
   return make_error("MG-TENSOR-WRITE-INVALID", std::move(message),
                     "build the value tree with tensors and values torch.load(weights_only=True) accepts");
-}
-
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<uint8_t>(s[i]);
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80) { ++i; continue; }
-    if ((c & 0xE0) == 0xC0) { n = 1; cp = c & 0x1F; }
-    else if ((c & 0xF0) == 0xE0) { n = 2; cp = c & 0x0F; }
-    else if ((c & 0xF8) == 0xF0) { n = 3; cp = c & 0x07; }
-    else return false;
-    if (s.size() - i <= n) return false;
-    for (size_t k = 1; k <= n; ++k) {
-      auto cc = static_cast<uint8_t>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    static constexpr uint32_t kMin[4] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += n + 1;
-  }
-  return true;
 }
 
 std::span<const uint8_t> storage_bytes(const WTensor& t) {

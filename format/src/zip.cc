@@ -10,6 +10,8 @@
 
 #include "mgcheck/format/checked.h"
 #include "mgcheck/format/container.h"
+#include "mgcheck/format/hex.h"
+#include "mgcheck/format/utf8.h"
 
 namespace mgcheck::format {
 
@@ -45,52 +47,6 @@ uint32_t le32(const uint8_t* p) {
          (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
 }
 uint64_t le64(const uint8_t* p) { return le32(p) | (static_cast<uint64_t>(le32(p + 4)) << 32); }
-
-std::string hex(uint64_t v) {
-  static const char* d = "0123456789abcdef";
-  std::string s;
-  do {
-    s.insert(s.begin(), d[v & 15]);
-    v >>= 4;
-  } while (v != 0);
-  return "0x" + s;
-}
-
-// Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<uint8_t>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t n;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      n = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (s.size() - i <= n) return false;
-    for (size_t k = 1; k <= n; ++k) {
-      auto cc = static_cast<uint8_t>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += n + 1;
-  }
-  return true;
-}
 
 std::string ascii_lower(std::string_view s) {
   std::string r(s);
@@ -294,7 +250,7 @@ Result<CentralEntry> ZipReader::read_central_entry(uint64_t pos, uint64_t cd_end
     return error("MG-ZIP-CD-ENTRY", pos, "central directory entry runs past the end of the central directory", hint);
   const uint8_t* p = data_ + pos;
   if (le32(p) != kCentralSig)
-    return error("MG-ZIP-CD-ENTRY", pos, "bad central directory entry signature " + hex(le32(p)), hint);
+    return error("MG-ZIP-CD-ENTRY", pos, "bad central directory entry signature " + hex_string(le32(p)), hint);
   CentralEntry ce;
   ce.offset = pos;
   ce.flags = le16(p + 8);
@@ -333,7 +289,7 @@ Result<CentralEntry> ZipReader::read_central_entry(uint64_t pos, uint64_t cd_end
         zip64_len = len;
       }
     } else {
-      push_warning("MG-ZIP-EXTRA-UNEXPECTED", xoff, "unexpected central extra field id " + hex(id),
+      push_warning("MG-ZIP-EXTRA-UNEXPECTED", xoff, "unexpected central extra field id " + hex_string(id),
                    "torch.save writes only the ZIP64 extra field in the central directory", ce.name);
     }
     xoff += 4 + uint64_t{len};
@@ -438,10 +394,10 @@ std::optional<uint64_t> ZipReader::parse_local_extra(uint64_t off, uint64_t len,
         push_warning("MG-ZIP-PADDING", off, "alignment padding field holds bytes other than 'Z'",
                      "torch.save pads with 'Z' only: the padding may hide data", name);
     } else if (id == kExtraZip64 || id == kExtraPadding) {
-      push_error("MG-ZIP-EXTRA", off, "extra field " + hex(id) + " appears twice in one local header",
+      push_error("MG-ZIP-EXTRA", off, "extra field " + hex_string(id) + " appears twice in one local header",
                  "the local header is damaged: re-save the file", name);
     } else {
-      push_warning("MG-ZIP-EXTRA-UNEXPECTED", off, "unexpected local extra field id " + hex(id),
+      push_warning("MG-ZIP-EXTRA-UNEXPECTED", off, "unexpected local extra field id " + hex_string(id),
                    "torch.save writes only the ZIP64 and 'FB' padding extra fields", name);
     }
     off += 4 + uint64_t{flen};
@@ -724,7 +680,7 @@ Result<ZipArchive> ZipReader::run() {
       push_error("MG-ZIP-ENCRYPTED", c.offset, "record is encrypted", "torch.save never encrypts: re-save the file",
                  c.name);
     if (c.flags & ~(kFlagDescriptor | kFlagUtf8 | kFlagEncryption))
-      push_warning("MG-ZIP-FLAGS", c.offset, "unusual general-purpose flags " + hex(c.flags),
+      push_warning("MG-ZIP-FLAGS", c.offset, "unusual general-purpose flags " + hex_string(c.flags),
                    "torch.save sets only bits 3 and 11", c.name);
     if (c.usize > size_)
       push_unsafe("MG-ZIP-BOMB", c.offset,
@@ -803,7 +759,7 @@ std::optional<Finding> crc_finding(const ZipRecord& rec, uint32_t computed, cons
                   ? make_warning("MG-ZIP-CRC-ZERO",
                                  "stored CRC-32 is 0 for non-empty data (written with CRC computation disabled?)",
                                  "integrity cannot be checked; re-save with CRCs enabled")
-                  : make_error("MG-ZIP-CRC", "CRC-32 mismatch: stored " + hex(rec.crc32) + ", data has " + hex(computed),
+                  : make_error("MG-ZIP-CRC", "CRC-32 mismatch: stored " + hex_string(rec.crc32) + ", data has " + hex_string(computed),
                                "the record's bytes changed after saving (corruption or tampering): download the file "
                                "again");
   f.file = file;
