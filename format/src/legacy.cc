@@ -67,7 +67,9 @@ Result<PickleResult> LegacyReader::next_pickle(const char* label, bool legacy_id
   po.require_stop_at_end = false;  // the next pickle (or the raw storages) follows
   auto r = run_pickle(in, po, limits_, sink);
   if (!r) {
-    if (!capped) return std::move(r).error();
+    // Only a pickle that may merely have been cut at the limit is reported as too large; an unsafe fatal
+    // finding (a frame straddle, a bomb) stands on its own, whatever follows the cut.
+    if (!capped || r.error().impact == Impact::unsafe) return std::move(r).error();
     return error("MG-IO-LEGACY-PICKLE-TOO-LARGE", pos_,
                  std::string(label) + " does not end within max_pickle_bytes (" +
                      std::to_string(limits_.max_pickle_bytes) + "): " + r.error().message,

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "../../corpus/tools/pickle_bytes.h"
 #include "mgcheck/format/container.h"
 #include "mgcheck/format/legacy.h"
 #include "test_support.h"
@@ -277,6 +278,49 @@ TEST_F(LegacyTest, PickleSizeLimit) {
   EXPECT_TRUE(o.has("MG-IO-LEGACY-PICKLE-TOO-LARGE", layout("legacy")["pickles"][2].get<uint64_t>()) ||
               o.has("MG-IO-LEGACY-PICKLE-TOO-LARGE", layout("legacy")["pickles"][3].get<uint64_t>()))
       << o.dump();
+}
+
+// A pickle slice cut at max_pickle_bytes is reported as too large only when the pickle may merely have been
+// cut: an unsafe fatal finding inside the slice (here a BINBYTES whose length straddles its FRAME, see
+// docs/pickle-machine.md) comes out unchanged, so the verdict stays unsafe.
+TEST_F(LegacyTest, UnsafeFatalFindingInACappedPickleIsKept) {
+  using mgcheck::corpus::PickleBytes;
+  PickleBytes hidden;
+  hidden.pop().global("builtins", "repr").str("hidden").tuple1().reduce();
+  PickleBytes p;
+  p.proto(5).op(0x95).le(2, 8);                                    // FRAME 2
+  p.op('B').op(static_cast<uint8_t>(1 + hidden.bytes.size()));     // BINBYTES and one length byte in the frame
+  p.le(0, 3).op(0);
+  p.raw(std::string(hidden.bytes.begin(), hidden.bytes.end())).stop();
+  constexpr uint64_t kStraddle = 11;  // PROTO (2) + FRAME (9): the BINBYTES opcode
+
+  const auto orig = bytes("legacy");
+  const auto& l = layout("legacy");
+  const uint64_t obj = l["pickles"][3], keys = l["pickles"][4];
+  std::vector<uint8_t> b(orig.begin(), orig.begin() + static_cast<long>(obj));
+  b.insert(b.end(), p.bytes.begin(), p.bytes.end());
+  b.insert(b.end(), orig.begin() + static_cast<long>(keys), orig.end());
+
+  // The smallest limit the three header pickles fit in: the object pickle's slice is cut.
+  mf::Limits lim;
+  lim.max_pickle_bytes = 0;
+  for (int i = 0; i < 3; ++i)
+    lim.max_pickle_bytes = std::max(lim.max_pickle_bytes, l["pickles"][i + 1].get<uint64_t>() - l["pickles"][i].get<uint64_t>());
+  ASSERT_GT(lim.max_pickle_bytes, kStraddle + 5);  // the straddle lies inside the slice
+  ASSERT_GT(b.size() - obj, lim.max_pickle_bytes);  // and the slice is capped
+
+  Outcome o = read(b, lim);
+  ASSERT_FALSE(o.archive) << o.dump();
+  EXPECT_EQ(o.fatal->code, "MG-PICKLE-FRAME-STRADDLE") << o.dump();
+  EXPECT_EQ(o.fatal->impact, mf::Impact::unsafe);
+  EXPECT_EQ(o.fatal->offset, obj + kStraddle);
+  EXPECT_FALSE(o.findings.has_code("MG-IO-LEGACY-PICKLE-TOO-LARGE")) << o.dump();
+
+  // The same limit with torch's own object pickle, which is longer: that one is too large, not unsafe.
+  o = read(orig, lim);
+  ASSERT_FALSE(o.archive) << o.dump();
+  EXPECT_TRUE(o.has("MG-IO-LEGACY-PICKLE-TOO-LARGE", obj)) << o.dump();
+  EXPECT_EQ(o.fatal->impact, mf::Impact::normal);
 }
 
 TEST_F(LegacyTest, RandomByteMutationsNeverCrash) {
