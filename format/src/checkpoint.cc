@@ -54,7 +54,7 @@ class CheckpointReader {
       // raw pickle's payload is `unsafe`, and a magic number torch would accept is read as legacy.
       Findings scan_findings;
       scan_findings.set_cap(limits_.max_findings);
-      auto scan = scan_raw_pickles(src_, limits_, scan_findings);
+      auto scan = scan_raw_pickles(src_, limits_, scan_findings, opts_.partial != nullptr ? &ck_.pickle : nullptr);
       if (!scan.legacy_magic) {
         for (auto& f : scan_findings.items()) report(std::move(f));
         return fatal(unsupported_container_finding(ck_.kind, head, src_.name()));
@@ -145,7 +145,7 @@ class CheckpointReader {
   }
 
   Status read_legacy_container() {
-    auto la = read_legacy(src_, limits_, findings_);
+    auto la = read_legacy(src_, limits_, findings_, opts_.partial != nullptr ? &ck_.pickle : nullptr);
     if (!la) return std::move(la).error();
     LegacyArchive legacy = std::move(la.value());
     pickle_base_ = legacy.object_offset;

@@ -3,6 +3,7 @@
 // All pickles go through the non-executing machine; nothing is allocated from a declared size.
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -20,14 +21,26 @@ constexpr char kMagicPayload[] = "\x6C\xFC\x9C\x46\xF9\x20\x6A\xA8\x50\x19";
 constexpr int64_t kProtocolVersion = 1001;
 constexpr int kLegacyPickles = 5;  // magic, protocol version, sys_info, object, storage keys
 
+// Makes `object`, one pickle's result, the record of everything seen: its globals become `seen` (every
+// GLOBAL of every pickle, in file order), in which the object pickle's own start at index `first`.
+void merge_globals(PickleResult& object, std::vector<GlobalUse> seen, size_t first) {
+  for (size_t id = 0; id < object.arena.size(); ++id) {
+    Value& v = object.arena[static_cast<ValueId>(id)];
+    if (v.kind == ValueKind::global && v.i >= 0) v.i += static_cast<int64_t>(first);
+  }
+  object.globals = std::move(seen);
+}
+
 class LegacyReader {
  public:
-  LegacyReader(const ByteSource& src, const Limits& limits, Findings& findings)
-      : src_(src), bytes_(src.bytes()), size_(src.size()), limits_(limits), out_(findings) {}
+  LegacyReader(const ByteSource& src, const Limits& limits, Findings& findings, PickleResult* partial)
+      : src_(src), bytes_(src.bytes()), size_(src.size()), limits_(limits), out_(findings), partial_(partial) {}
 
+  // read(), and on failure what was seen into *partial_ (read_legacy in legacy.h).
   Result<LegacyArchive> run();
 
  private:
+  Result<LegacyArchive> read();
   Finding error(const char* code, uint64_t off, std::string msg, std::string hint, std::string name = {}) const {
     Finding f = make_error(code, std::move(msg), std::move(hint));
     f.file = src_.name();
@@ -52,6 +65,14 @@ class LegacyReader {
   const Limits& limits_;
   Findings& out_;
   uint64_t pos_ = 0;
+  LegacyArchive la_;
+  // Kept only when partial_ is set:
+  PickleResult* partial_ = nullptr;
+  std::vector<GlobalUse> seen_;                 // every GLOBAL of every pickle run, in file order
+  size_t object_first_ = 0;                     // index in seen_ of the object pickle's first GLOBAL
+  bool object_done_ = false;                    // la_.object holds the object pickle
+  std::optional<PickleResult> object_partial_;  // else: the object pickle as far as it ran
+  int first_protocol_ = 0;                      // the magic number pickle's PROTO
 };
 
 Result<PickleResult> LegacyReader::next_pickle(const char* label, bool legacy_ids, Findings& sink) {
@@ -65,7 +86,16 @@ Result<PickleResult> LegacyReader::next_pickle(const char* label, bool legacy_id
   po.base_offset = pos_;
   po.legacy_persistent_ids = legacy_ids;
   po.require_stop_at_end = false;  // the next pickle (or the raw storages) follows
+  PickleResult part;
+  po.partial = partial_ != nullptr ? &part : nullptr;
   auto r = run_pickle(in, po, limits_, sink);
+  if (partial_ != nullptr) {
+    const PickleResult& seen = r ? r.value() : part;
+    if (pos_ == 0) first_protocol_ = seen.protocol;
+    if (legacy_ids) object_first_ = seen_.size();
+    seen_.insert(seen_.end(), seen.globals.begin(), seen.globals.end());
+    if (legacy_ids && !r) object_partial_ = std::move(part);
+  }
   if (!r) {
     // Only a pickle that may merely have been cut at the limit is reported as too large; an unsafe fatal
     // finding (a frame straddle, a bomb) stands on its own, whatever follows the cut.
@@ -89,11 +119,28 @@ Finding LegacyReader::stop(Finding f, int next) {
     for (auto& g : scratch.items())
       if (g.impact == Impact::unsafe) out_.push(std::move(g));
     if (!r) break;  // no way to find the next pickle
+    if (i == 3 && partial_ != nullptr) object_partial_ = std::move(r).value();
   }
   return f;
 }
 
 Result<LegacyArchive> LegacyReader::run() {
+  auto r = read();
+  if (!r && partial_ != nullptr) {
+    PickleResult p;
+    if (object_done_)
+      p = std::move(la_.object);
+    else if (object_partial_)
+      p = std::move(*object_partial_);
+    else
+      p.protocol = first_protocol_;
+    merge_globals(p, std::move(seen_), object_first_);
+    *partial_ = std::move(p);
+  }
+  return r;
+}
+
+Result<LegacyArchive> LegacyReader::read() {
   const char* hint_damaged = "the legacy file is damaged: re-save it with a current torch.save";
   // Pickle #1, the magic number: torch.load unpickles it before checking anything, so it goes through the
   // machine like every other pickle (its GLOBALs and calls are findings); only the over-wide integer that
@@ -133,11 +180,12 @@ Result<LegacyArchive> LegacyReader::run() {
                       "re-save the checkpoint on a little-endian machine"),
                 3);
 
-  LegacyArchive la;
+  LegacyArchive& la = la_;
   la.object_offset = pos_;
   auto object = next_pickle("object pickle", true);
   if (!object) return std::move(object).error();
   la.object = std::move(object).value();
+  object_done_ = true;
 
   at = pos_;
   auto keys = next_pickle("storage key list pickle", false);
@@ -198,13 +246,14 @@ Result<LegacyArchive> LegacyReader::run() {
                     std::to_string(size_ - pos_) + " bytes follow the last storage",
                     "torch.save writes nothing after the storages: hidden bytes may carry a payload"));
   la.end = pos_;
-  return la;
+  return std::move(la_);
 }
 
 }  // namespace
 
-Result<LegacyArchive> read_legacy(const ByteSource& src, const Limits& limits, Findings& findings) {
-  return LegacyReader(src, limits, findings).run();
+Result<LegacyArchive> read_legacy(const ByteSource& src, const Limits& limits, Findings& findings,
+                                  PickleResult* partial) {
+  return LegacyReader(src, limits, findings, partial).run();
 }
 
 bool is_legacy_magic(const PickleResult& r) noexcept {
@@ -214,8 +263,10 @@ bool is_legacy_magic(const PickleResult& r) noexcept {
          v.s == std::string_view(kMagicPayload, sizeof kMagicPayload - 1);
 }
 
-RawPickleScan scan_raw_pickles(const ByteSource& src, const Limits& limits, Findings& findings) {
+RawPickleScan scan_raw_pickles(const ByteSource& src, const Limits& limits, Findings& findings,
+                               PickleResult* partial) {
   RawPickleScan scan;
+  std::vector<GlobalUse> seen;
   const auto bytes = src.bytes();
   uint64_t pos = 0;
   for (int i = 0; i < kLegacyPickles && pos < bytes.size(); ++i) {
@@ -228,14 +279,24 @@ RawPickleScan scan_raw_pickles(const ByteSource& src, const Limits& limits, Find
     po.legacy_persistent_ids = i == 3;
     po.require_stop_at_end = false;
     Findings scratch;
+    PickleResult part;
+    po.partial = partial != nullptr ? &part : nullptr;
     auto r = run_pickle(in, po, limits, scratch);
     for (auto& f : scratch.items())
       if (f.impact == Impact::unsafe) findings.push(std::move(f));
+    if (r) {
+      ++scan.pickles;
+      if (i == 0) scan.legacy_magic = is_legacy_magic(*r);
+      pos += r->end;
+    }
+    if (partial != nullptr) {
+      PickleResult& res = r ? r.value() : part;
+      seen.insert(seen.end(), res.globals.begin(), res.globals.end());
+      if (i == 0) *partial = std::move(res);
+    }
     if (!r) break;
-    ++scan.pickles;
-    if (i == 0) scan.legacy_magic = is_legacy_magic(*r);
-    pos += r->end;
   }
+  if (partial != nullptr) merge_globals(*partial, std::move(seen), 0);
   return scan;
 }
 

@@ -191,9 +191,12 @@ void run_inspect(const format::ByteSource& src, const std::string& path, Report&
     findings.push(ck.error());
     info.format = "";
     report.files.push_back(info);
-    // What the file tried before it was refused: records, GLOBALs and tensors seen up to that point.
+    // What the file tried before it was refused: records, GLOBALs and tensors seen up to that point. A file
+    // of unknown kind is described too when torch.load would have unpickled something from it.
     json ins = json::object();
-    if (partial.kind != format::ContainerKind::unknown) {
+    const auto& pk = partial.pickle;
+    if (partial.kind != format::ContainerKind::unknown || !pk.globals.empty() || pk.root != format::kNoValue ||
+        !pk.tensors.empty()) {
       ins = describe(partial, false);
       json stop = {{"code", ck.error().code},
                    {"offset", ck.error().offset ? json(*ck.error().offset) : json(nullptr)}};

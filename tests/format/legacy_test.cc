@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <filesystem>
 #include <optional>
+#include <sstream>
 
 #include "../../corpus/tools/pickle_bytes.h"
 #include "mgcheck/format/container.h"
@@ -321,6 +322,76 @@ TEST_F(LegacyTest, UnsafeFatalFindingInACappedPickleIsKept) {
   ASSERT_FALSE(o.archive) << o.dump();
   EXPECT_TRUE(o.has("MG-IO-LEGACY-PICKLE-TOO-LARGE", obj)) << o.dump();
   EXPECT_EQ(o.fatal->impact, mf::Impact::normal);
+}
+
+// With `partial`, a refused legacy file still yields every GLOBAL its pickles referenced, in file order,
+// as Python's pickletools walks them, and the object pickle's global values still name their own entries.
+TEST_F(LegacyTest, PartialResultListsEveryGlobalBeforeTheRefusal) {
+  auto read_partial = [](const std::vector<uint8_t>& b, mf::PickleResult& partial) {
+    mf::MemorySource src(b, "legacy.pt");
+    mf::Findings f;
+    return mf::read_legacy(src, mf::Limits{}, f, &partial);
+  };
+  // A wrong header pickle: the object pickle after it (the payload) still ran, its GLOBAL is recorded.
+  {
+    mf::PickleResult partial;
+    auto r = read_partial(bytes("evil_after_bad_version"), partial);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, "MG-IO-LEGACY-VERSION");
+    ASSERT_EQ(partial.globals.size(), 1u);
+    EXPECT_EQ(partial.globals[0].offset, layout("evil_after_bad_version")["global"].get<uint64_t>());
+    EXPECT_EQ(partial.globals[0].cls, mf::GlobalClass::unsafe);
+  }
+  // A payload in the magic number pickle, then torch's file cut in the middle of its object pickle.
+  const auto& t = layout("evil_magic_tail");
+  const auto whole = bytes("evil_magic_tail");
+  const auto& l = layout("legacy");
+  const uint64_t obj = t["version"].get<uint64_t>() + (l["pickles"][3].get<uint64_t>() - l["pickles"][1].get<uint64_t>());
+  const uint64_t cut = obj + (l["pickles"][4].get<uint64_t>() - l["pickles"][3].get<uint64_t>()) / 2;
+  const std::vector<uint8_t> b(whole.begin(), whole.begin() + static_cast<long>(cut));
+  mt::TempDir dir("legacy-partial");
+  mt::write_file(dir.file("cut.pt"), b);
+  auto py = mt::run_python(R"PY(
+import io, pickletools, sys
+data = open(sys.argv[1], 'rb').read()
+f = io.BytesIO(data)
+try:
+    while f.tell() < len(data):
+        for op, arg, pos in pickletools.genops(f):
+            if op.name in ('GLOBAL', 'STACK_GLOBAL', 'INST'):
+                print(pos, arg.replace(' ', '.') if isinstance(arg, str) else '')
+except ValueError:
+    pass  # the cut
+)PY",
+                           {dir.file("cut.pt")});
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(py.exit_code == 0, "python3 not available");
+  std::vector<std::pair<uint64_t, std::string>> want;
+  std::istringstream lines(py.out);
+  for (std::string line; std::getline(lines, line);) {
+    const size_t sp = line.find(' ');
+    want.emplace_back(std::stoull(line.substr(0, sp)), line.substr(sp + 1));
+  }
+  ASSERT_GE(want.size(), 3u) << py.out;  // the payload's, and at least two of the object pickle's
+  mf::PickleResult partial;
+  auto r = read_partial(b, partial);
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(partial.globals.size(), want.size()) << py.out;
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(partial.globals[i].offset, want[i].first) << i;
+    EXPECT_EQ(partial.globals[i].module + "." + partial.globals[i].name, want[i].second) << i;
+  }
+  EXPECT_EQ(partial.globals[0].offset, t["global"].get<uint64_t>());
+  EXPECT_EQ(partial.globals[0].cls, mf::GlobalClass::unsafe);
+  size_t global_values = 0;
+  for (mf::ValueId id = 0; id < partial.arena.size(); ++id)
+    if (partial.arena[id].kind == mf::ValueKind::global) {
+      ++global_values;
+      const mf::GlobalUse* g = mf::global_of(partial, id);
+      ASSERT_NE(g, nullptr);
+      EXPECT_EQ(g->module + "." + g->name, partial.arena[id].s);
+      EXPECT_GE(g->offset, obj);  // one of the object pickle's own
+    }
+  EXPECT_GE(global_values, 2u);
 }
 
 TEST_F(LegacyTest, RandomByteMutationsNeverCrash) {

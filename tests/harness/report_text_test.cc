@@ -260,4 +260,64 @@ TEST_F(CliHostile, RefusedFileShowsWhatItTried) {
   EXPECT_NE(c.out.find("collections.OrderedDict  allowed"), std::string::npos) << c.out;
 }
 
+// The same refused pickle as the object pickle of a legacy file (header pickles written by Python's pickle
+// module as torch.save writes them), and as a raw pickle file: inspect lists both globals at the file
+// offsets Python's pickletools reports, and the verdict is unsafe.
+TEST(InspectRefused, LegacyAndRawPickleShowWhatTheyTried) {
+  TempDir dir("inspect-refused-legacy");
+  auto py = test::run_python(R"PY(
+import io, pickle, pickletools, sys
+obj = b"\x80\x02ccollections\nOrderedDict\n)Rq\x000cos\nsystem\nX\x04\x00\x00\x00echo\x85R\xff"
+head = io.BytesIO()
+pickle.dump(0x1950a86a20f9469cfc6c, head, protocol=2)
+pickle.dump(1001, head, protocol=2)
+pickle.dump({'protocol_version': 1001, 'little_endian': True,
+             'type_sizes': {'short': 2, 'int': 4, 'long': 4}}, head, protocol=2)
+head = head.getvalue()
+open(sys.argv[1] + '/legacy.pt', 'wb').write(head + obj)
+open(sys.argv[1] + '/raw.pkl', 'wb').write(obj)
+pos = []
+try:
+    for op, arg, p in pickletools.genops(obj):
+        if op.name == 'GLOBAL':
+            pos.append(p)
+except ValueError:
+    pass  # the byte that is no opcode
+print(len(head), *pos)
+)PY",
+                             {dir.path()});
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(py.exit_code == 0, "python3 not available");
+  std::istringstream nums(py.out);
+  uint64_t head = 0, g1 = 0, g2 = 0;
+  ASSERT_TRUE(nums >> head >> g1 >> g2) << py.out;
+  struct Case {
+    const char* file;
+    const char* format;
+    uint64_t base;  // file offset of the object pickle
+  } cases[] = {{"legacy.pt", "legacy", head}, {"raw.pkl", "unknown", 0}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.file);
+    auto r = test::run_process({test::mgcheck_binary(), "inspect", dir.file(c.file), "--json", "-"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    json d;
+    ASSERT_NO_THROW(d = json::parse(r.out)) << r.out;
+    const json& ins = d["inspect"];
+    ASSERT_TRUE(ins.is_object()) << r.out;
+    EXPECT_EQ(ins["complete"], false);
+    EXPECT_EQ(ins["format"], c.format);
+    EXPECT_TRUE(ins.contains("stopped_at")) << r.out;
+    ASSERT_EQ(ins["globals"].size(), 2u) << r.out;
+    EXPECT_EQ(ins["globals"][0]["name"], "collections.OrderedDict");
+    EXPECT_EQ(ins["globals"][0]["class"], "allowed");
+    EXPECT_EQ(ins["globals"][0]["first_offset"].get<uint64_t>(), c.base + g1);
+    EXPECT_EQ(ins["globals"][1]["name"], "os.system");
+    EXPECT_EQ(ins["globals"][1]["class"], "unsafe");
+    EXPECT_EQ(ins["globals"][1]["first_offset"].get<uint64_t>(), c.base + g2);
+    bool unsafe_global = false;
+    for (const auto& f : d["findings"])
+      unsafe_global = unsafe_global || (f["code"] == "MG-PICKLE-UNSAFE-GLOBAL" && f["offset"] == c.base + g2);
+    EXPECT_TRUE(unsafe_global) << r.out;
+  }
+}
+
 }  // namespace

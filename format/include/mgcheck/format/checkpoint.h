@@ -58,8 +58,10 @@ struct ReadOptions {
   bool verify_crc = true;
   // When set and the read fails, receives what was read before the failure: container kind, folder and
   // records (zip), and the object pickle's partial result (every GLOBAL seen, storages and tensors rebuilt
-  // so far; root kNoValue when the pickle itself failed). `tensors`/`named` stay empty. For `inspect`,
-  // which shows what a refused file tried.
+  // so far; root kNoValue when the pickle itself failed). For a legacy file `pickle.globals` holds the
+  // GLOBALs of every one of its pickles that ran (read_legacy); for a file of unknown kind, which torch.load
+  // would unpickle, `pickle` is its first pickle with the GLOBALs of every pickle scanned
+  // (scan_raw_pickles). `tensors`/`named` stay empty. For `inspect`, which shows what a refused file tried.
   Checkpoint* partial = nullptr;
 };
 

@@ -35,7 +35,12 @@ struct LegacyArchive {
 // (torch.load unpickles it first); when a header pickle is wrong the remaining ones are still scanned and
 // their `unsafe` findings pushed before the fatal finding is returned. Like every parser, read_legacy
 // returns its fatal finding without pushing it: the caller pushes it once.
-Result<LegacyArchive> read_legacy(const ByteSource& src, const Limits& limits, Findings& findings);
+// `partial`, when set and the read fails, receives what the machine saw before the failure, for reports
+// that show what a refused file tried: the object pickle's result (complete, or as far as it ran; empty
+// when it never ran) with `globals` replaced by every GLOBAL of every pickle run, in file order (the
+// object pickle's global values still refer to their own entries).
+Result<LegacyArchive> read_legacy(const ByteSource& src, const Limits& limits, Findings& findings,
+                                  PickleResult* partial = nullptr);
 
 // True when `r`, a pickle run through the machine, is torch's legacy magic number 0x1950A86A20F9469CFC6C
 // (however framed: torch.save writes it with PROTO 2..5, and FRAME from protocol 4 on).
@@ -49,6 +54,9 @@ struct RawPickleScan {
   size_t pickles = 0;         // pickles that parsed to STOP
   bool legacy_magic = false;  // the first one is the legacy magic number
 };
-RawPickleScan scan_raw_pickles(const ByteSource& src, const Limits& limits, Findings& findings);
+// `partial`, when set, receives the first pickle's result (complete, or as far as it ran) with `globals`
+// replaced by every GLOBAL of every pickle scanned, in file order.
+RawPickleScan scan_raw_pickles(const ByteSource& src, const Limits& limits, Findings& findings,
+                               PickleResult* partial = nullptr);
 
 }  // namespace mgcheck::format
