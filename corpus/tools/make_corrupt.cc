@@ -421,6 +421,12 @@ void zip_overlaps_and_names(Generator& g, const Bytes& small) {
            archive_with_pickle(PickleBytes().proto().empty_dict().stop().bytes, {{name, payload}}, 0), "unsafe",
            "MG-ZIP-NAME-UNSAFE");
   }
+  // Valid UTF-8 names with control characters (ESC, SOH, DEL, the C1 CSI): torch.save never writes them.
+  for (const char* name : {"data/\x1b[2J", "data/x\x01", "data/\x7f", "data/\xc2\x9b" "31m"}) {
+    g.file("zip-control-name",
+           archive_with_pickle(PickleBytes().proto().empty_dict().stop().bytes, {{name, payload}}, 0), "fail",
+           "MG-ZIP-NAME-CONTROL");
+  }
 }
 
 void zip_compressed_and_bombs(Generator& g, const Bytes& small) {

@@ -371,6 +371,23 @@ void ZipReader::check_name(const CentralEntry& ce) {
     if (slash == std::string::npos) break;
     start = slash + 1;
   }
+  // torch.save writes printable ASCII names; a control character (C0, DEL, or a C1 control as its UTF-8
+  // pair C2 80..C2 9F) rewrites terminals and logs that show the name, and no torch file has one.
+  for (size_t i = 0; i < n.size(); ++i) {
+    const auto c = static_cast<uint8_t>(n[i]);
+    uint32_t control = 0x100;  // none
+    if (c < 0x20 || c == 0x7F)
+      control = c;
+    else if (c == 0xC2 && i + 1 < n.size() && static_cast<uint8_t>(n[i + 1]) <= 0x9F)
+      control = static_cast<uint8_t>(n[i + 1]);  // valid UTF-8 here, so the next byte is 80..BF
+    if (control != 0x100) {
+      push_error("MG-ZIP-NAME-CONTROL", ce.offset,
+                 "record name contains the control character " + hex_string(control, 2) + " at byte " +
+                     std::to_string(i),
+                 "torch.save writes printable names: re-save the file", n);
+      return;
+    }
+  }
 }
 
 std::optional<uint64_t> ZipReader::parse_local_extra(uint64_t off, uint64_t len, const std::string& name) {

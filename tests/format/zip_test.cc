@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
+#include <sstream>
 
 #include "mgcheck/format/container.h"
 #include "test_support.h"
@@ -466,6 +468,41 @@ TEST_F(ZipTest, NamesNotValidUtf8OrInvalid) {
   o = read(b);
   EXPECT_TRUE(o.has("MG-ZIP-NAME-INVALID", e.cd)) << o.dump();
   EXPECT_FALSE(o.findings.has_unsafe());
+}
+
+// A name holding a control character (valid UTF-8, but nothing torch.save writes) is an error, not unsafe.
+// Which characters are controls comes from Python's unicodedata (category Cc: C0, DEL and C1); every
+// character U+0001..U+00FF is tried in one record name.
+TEST_F(ZipTest, NamesWithControlCharacters) {
+  auto py = mt::run_python(
+      "import unicodedata\n"
+      "print(' '.join(str(c) for c in range(1, 256) if unicodedata.category(chr(c)) == 'Cc'))\n");
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(py.exit_code == 0, "python3 not available");
+  std::set<int> controls;
+  std::istringstream in(py.out);
+  for (int c; in >> c;) controls.insert(c);
+  ASSERT_EQ(controls.size(), 64u) << py.out;  // 31 C0 + DEL + 32 C1
+  const Layout& l = layout("pkg");
+  const Entry& e = l.entry("pkg/data/1");
+  ASSERT_EQ(e.name, "pkg/data/1");
+  for (int c = 1; c < 256; ++c) {
+    SCOPED_TRACE(c);
+    std::string name = c < 0x80 ? "pkg/dat" + std::string(1, static_cast<char>(c)) + "/1"
+                                : "pkg/da" + std::string(1, static_cast<char>(0xC0 | (c >> 6))) +
+                                      std::string(1, static_cast<char>(0x80 | (c & 0x3F))) + "/1";
+    auto b = bytes("pkg");
+    rename(b, e, name);
+    Outcome o = read(b);
+    EXPECT_EQ(o.has("MG-ZIP-NAME-CONTROL", e.cd), controls.count(c) == 1) << o.dump();
+    if (controls.count(c)) {
+      EXPECT_FALSE(o.findings.has_unsafe()) << o.dump();
+      for (const auto& f : o.findings.items())
+        if (f.code == "MG-ZIP-NAME-CONTROL") {
+          EXPECT_EQ(f.severity, mf::Severity::error);
+          EXPECT_EQ(f.name, name);
+        }
+    }
+  }
 }
 
 TEST_F(ZipTest, TraversalAndAbsoluteNamesAreUnsafe) {
