@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <sstream>
+#include <utility>
 
 #include "mgcheck/format/container.h"
 #include "test_support.h"
@@ -119,4 +121,54 @@ TEST(Sniff, KindNames) {
   EXPECT_STREQ(mf::container_kind_name(mf::ContainerKind::torchscript), "torchscript");
   EXPECT_STREQ(mf::container_kind_name(mf::ContainerKind::tar), "tar");
   EXPECT_STREQ(mf::container_kind_name(mf::ContainerKind::unknown), "unknown");
+}
+
+// The legacy magic number as CPython's pickler writes it at every protocol torch.save accepts (FRAME from
+// protocol 4 on), the same pickle at protocols 3..5 without FRAME (pickle.loads accepts it), and FRAME
+// lengths that do not cover exactly the magic number's opcodes.
+TEST(Sniff, LegacyMagicAtEveryProtocol) {
+  auto r = mt::run_python(
+      "import pickle\n"
+      "M = 0x1950a86a20f9469cfc6c\n"
+      "for p in (2, 3, 4, 5):\n"
+      "    b = pickle.dumps(M, protocol=p)\n"
+      "    assert pickle.loads(b) == M\n"
+      "    u = b[:2] + b[11:] if b[2] == 0x95 else b\n"
+      "    assert pickle.loads(u) == M\n"
+      "    print(p, b.hex(), u.hex())\n");
+  MGCHECK_REQUIRE_PYTHON_OR_SKIP(r.exit_code == 0, "python3 not available");
+  auto unhex = [](const std::string& h) {
+    std::vector<uint8_t> b;
+    for (size_t i = 0; i + 1 < h.size(); i += 2) b.push_back(static_cast<uint8_t>(std::stoi(h.substr(i, 2), nullptr, 16)));
+    return b;
+  };
+  std::istringstream lines(r.out);
+  int protocols = 0;
+  for (int p; lines >> p;) {
+    std::string framed_hex, unframed_hex;
+    ASSERT_TRUE(lines >> framed_hex >> unframed_hex);
+    SCOPED_TRACE(p);
+    ++protocols;
+    const auto framed = unhex(framed_hex), unframed = unhex(unframed_hex);
+    ASSERT_GE(framed.size(), 15u);
+    EXPECT_EQ(framed[1], p);
+    EXPECT_EQ(framed[2] == 0x95, p >= 4);  // CPython frames from protocol 4 on
+    EXPECT_EQ(mf::sniff_container(framed), mf::ContainerKind::legacy);
+    EXPECT_EQ(mf::sniff_container(unframed), mf::ContainerKind::legacy);
+    // Followed by the rest of a file (the protocol version pickle) it still sniffs the same.
+    auto longer = framed;
+    longer.insert(longer.end(), {0x80, static_cast<uint8_t>(p), 0x4D, 0xE9, 0x03, 0x2E});
+    EXPECT_EQ(mf::sniff_container(longer), mf::ContainerKind::legacy);
+    if (p < 4) continue;
+    // A FRAME length other than 13 (the LONG1 and STOP it must hold), in the low or a high byte.
+    for (auto [at, value] : {std::pair<size_t, uint8_t>{3, 12}, {3, 14}, {3, 0}, {10, 1}}) {
+      auto b = framed;
+      b[at] = value;
+      EXPECT_EQ(mf::sniff_container(b), mf::ContainerKind::unknown) << at << " " << int(value);
+      EXPECT_EQ(refuse(b).code, "MG-IO-UNKNOWN-FORMAT");
+    }
+    // A FRAME whose body is cut short.
+    EXPECT_EQ(mf::sniff_container(std::vector<uint8_t>(framed.begin(), framed.end() - 1)), mf::ContainerKind::unknown);
+  }
+  EXPECT_EQ(protocols, 4);
 }
