@@ -98,10 +98,9 @@ Result<CompressionConfig> compression_config_from_xpcfg(const XpCfg& original, F
   XpCfg cfg = original;
   cfg.set_scalar("device", "cpu");
   ConfigReader r(cfg, findings);
+  // A finding that ends the read is returned, not pushed: the caller pushes it once.
   auto fatal = [&](const char* code, const std::string& field, std::string message, std::string hint) {
-    Finding f = r.finding(code, field, std::move(message), std::move(hint));
-    findings.push(f);
-    return f;
+    return r.finding(code, field, std::move(message), std::move(hint));
   };
 
   CompressionConfig c;

@@ -129,6 +129,8 @@ void check_file(LoadedFile& f, FileRole role, QuickResult& q, Report& report, co
         expected = format::expected_lm_tensors(*q.lm_config);
         rules = format::lm_inventory_rules(*q.lm_config);
         report.model["lm"] = lm_summary(*q.lm_config, format::count_elements(expected));
+      } else {
+        report.findings.push(c.error());  // returned, not pushed, by the derivation
       }
     } else {
       auto c = format::compression_config_from_xpcfg(*f.cfg, report.findings);
@@ -136,6 +138,8 @@ void check_file(LoadedFile& f, FileRole role, QuickResult& q, Report& report, co
         q.compression_config = std::move(c).value();
         expected = format::expected_compression_tensors(*q.compression_config);
         report.model["compression"] = compression_summary(*q.compression_config, format::count_elements(expected));
+      } else {
+        report.findings.push(c.error());
       }
     }
   }

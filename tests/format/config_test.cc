@@ -233,6 +233,51 @@ TEST(ConfigFixtures, LmExportUsedAsCompressionIsIssue489) {
   EXPECT_EQ(lm.error().code, "MG-CONFIG-NOT-LM");
 }
 
+// A finding that ends the derivation is returned and not pushed, so a caller's one push reports it once.
+TEST(ConfigFatal, ReturnedNotPushed) {
+  auto pushed = [](const mf::Findings& f, const mf::Finding& e) {
+    size_t n = 0;
+    for (const auto& x : f.items()) n += x.code == e.code && x.name == e.name && x.message == e.message;
+    return n;
+  };
+  const std::string lm = lm_yaml();
+  struct LmCase {
+    std::string yaml;
+    const char* code;
+  } lm_cases[] = {
+      {replace(lm, "lm_model: transformer_lm\n", "lm_model: transformer_xl\n"), "MG-CONFIG-UNKNOWN-LM-MODEL"},
+      {replace(lm, "lm_model: transformer_lm\n", ""), "MG-CONFIG-MISSING-KEY"},
+      {replace(lm, "  num_layers: ", "  num_layerz: "), "MG-CONFIG-MISSING-KEY"},
+      {kEncodecYaml, "MG-CONFIG-NOT-LM"},
+  };
+  for (const auto& c : lm_cases) {
+    SCOPED_TRACE(c.code);
+    mf::Findings f;
+    auto r = lm_from(c.yaml, f);
+    ASSERT_FALSE(r.ok()) << dump(f);
+    EXPECT_EQ(r.error().code, c.code);
+    EXPECT_EQ(pushed(f, r.error()), 0u) << dump(f);
+  }
+  const std::string enc = kEncodecYaml;
+  struct CompCase {
+    std::string yaml;
+    const char* code;
+  } comp_cases[] = {
+      {replace(enc, "compression_model: encodec\n", "compression_model: dac\n"), "MG-CONFIG-UNKNOWN-COMPRESSION-MODEL"},
+      {replace(enc, "  quantizer: rvq\n", "  quantizer: lfq\n"), "MG-CONFIG-UNKNOWN-QUANTIZER"},
+      {replace(enc, "compression_model: encodec\n", ""), "MG-CONFIG-MISSING-KEY"},
+      {lm, "MG-CONFIG-NOT-COMPRESSION"},
+  };
+  for (const auto& c : comp_cases) {
+    SCOPED_TRACE(c.code);
+    mf::Findings f;
+    auto r = comp_from(c.yaml, f);
+    ASSERT_FALSE(r.ok()) << dump(f);
+    EXPECT_EQ(r.error().code, c.code);
+    EXPECT_EQ(pushed(f, r.error()), 0u) << dump(f);
+  }
+}
+
 TEST(LmConfig, ReleasedLayoutAndLoaderOverrides) {
   // ${device} is resolved against the load device, never the training one; args keys are dropped.
   mf::Findings f;
@@ -330,6 +375,7 @@ TEST(LmConfig, NegativeCodes) {
     SCOPED_TRACE(c.code);
     mf::Findings f;
     auto lm = lm_from(c.yaml, f);
+    if (!lm.ok()) f.push(lm.error());  // as a caller does
     EXPECT_TRUE(has_code(f, c.code)) << dump(f);
   }
   // Fields AudioCraft never reads can hold anything.
@@ -374,6 +420,7 @@ TEST(CompressionConfig, NegativeCodes) {
     SCOPED_TRACE(c.code);
     mf::Findings f;
     auto r = comp_from(c.yaml, f);
+    if (!r.ok()) f.push(r.error());  // as a caller does
     EXPECT_TRUE(has_code(f, c.code)) << dump(f);
   }
   // time_group_norm with a causal model is refused (GroupNorm is not causal)

@@ -134,6 +134,26 @@ TEST(QuickRoutes, AnXpCfgThatDoesNotParseIsReportedFromMemory) {
   EXPECT_EQ(r.verdict(), harness::Verdict::fail);
 }
 
+// The typed-config derivation returns a fatal finding without pushing it; quick pushes it once.
+TEST(QuickRoutes, AFatalConfigFindingIsReportedOnce) {
+  auto lm = lm_file_with_xp_cfg("lm_model: transformer_xl\ntransformer_lm:\n  dim: 4\n");
+  harness::MemoryFiles files;
+  files.add("state_dict.bin", lm);
+  format::Target t;
+  t.kind = format::TargetKind::file;
+  t.arg = t.lm_path = t.compression_path = "state_dict.bin";
+  t.lm_exists = true;
+  harness::QuickOptions opts;
+  opts.hash = false;
+  harness::Report r;
+  harness::QuickResult q = harness::run_quick_checks(t, files, opts, r);
+  size_t n = 0;
+  for (const auto& f : r.findings.items()) n += f.code == "MG-CONFIG-UNKNOWN-LM-MODEL";
+  EXPECT_EQ(n, 1u);
+  EXPECT_FALSE(q.lm_config.has_value());
+  EXPECT_EQ(r.verdict(), harness::Verdict::fail);
+}
+
 TEST(QuickRoutes, AFileTheSourceDoesNotHoldIsMissing) {
   auto lm = test::read_file(test::fixture_dir("a_small_like") + "/state_dict.bin");
   harness::MemoryFiles files;

@@ -164,7 +164,8 @@ struct CompressionConfig {
 // constructor defaults (what AudioCraft does with the file), load_lm_model's overrides are applied
 // (device = cpu, dtype = float32; chroma cache_path and provider args deleted). Fatal problems (no
 // transformer_lm / compression_model section, unknown model type, missing dim / n_q / num_layers)
-// return the finding (also pushed); everything else is pushed to `findings`. Codes MG-CONFIG-*.
+// are returned and not pushed (the caller pushes the returned finding once, as for every parser);
+// everything else is pushed to `findings`. Codes MG-CONFIG-*.
 Result<LmConfig> lm_config_from_xpcfg(const XpCfg& cfg, Findings& findings);
 Result<CompressionConfig> compression_config_from_xpcfg(const XpCfg& cfg, Findings& findings);
 
