@@ -244,6 +244,12 @@ void controls(Generator& g, const Bytes& small) {
   g.file("control-small", small, "pass", "-");
   g.file("control-lm-export", read_all(g.fixture("audiocraft-tiny/e_encodec_reflect/state_dict.bin")), "pass", "-");
   g.file("control-legacy", read_all(g.fixture("fuzz/legacy/small_sd.legacy")), "pass", "-");
+  // torch.save writes the legacy header pickles and FRAMEs differently at each protocol; every one must pass.
+  for (int proto = 2; proto <= 5; ++proto) {
+    const std::string p = std::to_string(proto);
+    g.file("control-legacy-protocol" + p, read_all(g.fixture("fuzz/legacy/small_sd.p" + p + ".legacy")), "pass", "-");
+    g.file("control-zip-protocol" + p, read_all(g.fixture("fuzz/zip/small_sd.p" + p + ".pt")), "pass", "-");
+  }
   g.dir("control-export", {}, {}, "pass", "-");
 }
 

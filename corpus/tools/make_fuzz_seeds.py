@@ -39,6 +39,13 @@ for name, o in objs.items():
     put('legacy', name + '.legacy', legacy)
     put('checkpoint', name + '.legacy', legacy)
     put('pickle', name + '.p4.pkl', zipfile.ZipFile(io.BytesIO(save(o, pickle_protocol=4))).read('archive/data.pkl'))
+# torch.save at every pickle protocol it supports, in both containers: each must pass (the legacy header
+# pickles and FRAME opcodes change with the protocol).
+for proto in (2, 3, 4, 5):
+    for stem, kw in (('legacy', {'_use_new_zipfile_serialization': False}), ('pt', {})):
+        data = save(objs['small_sd'], pickle_protocol=proto, **kw)
+        put('legacy' if stem == 'legacy' else 'zip', 'small_sd.p%d.%s' % (proto, stem), data)
+        put('checkpoint', 'small_sd.p%d.%s' % (proto, stem), data)
 put('pickle', 'plain_p0.pkl', pickle.dumps({'a': [1, 2, (3, 'x')], 'b': 1.5, 'c': b'raw'}, protocol=0))
 put('pickle', 'plain_p5.pkl', pickle.dumps({'a': [1, 2, (3, 'x')], 'b': 1.5, 'c': b'raw', 's': {1, 2}}, protocol=5))
 put('pickle', 'evil_global.pkl', b"cos\nsystem\n(S'true'\ntR.")
