@@ -506,6 +506,14 @@ void legacy_truncations(Generator& g) {
   Bytes raw = payload.bytes;
   raw.push_back('.');
   g.file("format-raw-pickle-payload", raw, "unsafe", "MG-PICKLE-UNSAFE-GLOBAL");
+  // A raw pickle whose BINBYTES length crosses its FRAME's end: loaders disagree on what it runs.
+  PickleBytes hidden;
+  hidden.global("builtins", "print").str("hi").tuple1().reduce();
+  PickleBytes raw_straddle;
+  raw_straddle.proto(5).op(0x95).le(2, 8).op('B').le(hidden.bytes.size(), 4);
+  raw_straddle.bytes.insert(raw_straddle.bytes.end(), hidden.bytes.begin(), hidden.bytes.end());
+  raw_straddle.stop();
+  g.file("format-raw-pickle-frame-straddle", raw_straddle.bytes, "unsafe", "MG-PICKLE-FRAME-STRADDLE");
   PickleBytes harmless;
   harmless.proto(2).empty_dict().str("a").binint(1).setitem().stop();
   g.file("format-raw-pickle-harmless", harmless.bytes, "fail", "MG-IO-UNKNOWN-FORMAT");

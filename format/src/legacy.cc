@@ -118,7 +118,11 @@ Finding LegacyReader::stop(Finding f, int next) {
     auto r = next_pickle(kLabels[i], i == 3, scratch);
     for (auto& g : scratch.items())
       if (g.impact == Impact::unsafe) out_.push(std::move(g));
-    if (!r) break;  // no way to find the next pickle
+    if (!r) {
+      // The fatal finding is returned, not pushed: an unsafe one (a frame straddle) is kept here.
+      if (r.error().impact == Impact::unsafe) out_.push(std::move(r).error());
+      break;  // no way to find the next pickle
+    }
     if (i == 3 && partial_ != nullptr) object_partial_ = std::move(r).value();
   }
   return f;
@@ -284,6 +288,8 @@ RawPickleScan scan_raw_pickles(const ByteSource& src, const Limits& limits, Find
     auto r = run_pickle(in, po, limits, scratch);
     for (auto& f : scratch.items())
       if (f.impact == Impact::unsafe) findings.push(std::move(f));
+    // A fatal finding is returned, not pushed: an unsafe one (a frame straddle) is kept.
+    if (!r && r.error().impact == Impact::unsafe) findings.push(r.error());
     if (r) {
       ++scan.pickles;
       if (i == 0) scan.legacy_magic = is_legacy_magic(*r);

@@ -618,6 +618,24 @@ TEST(RawPickle, HandMadePayloadsAndLookAlikes) {
   }
 }
 
+TEST(RawPickle, FrameStraddleIsUnsafe) {
+  // PROTO 5, a 2-byte FRAME, then a BINBYTES whose length field crosses the frame end: torch.load's
+  // unpickler (reading a file) drops the frame and runs the GLOBAL + REDUCE the BINBYTES seemed to hold.
+  // The run stops on the straddle (a fatal finding); the scan of a raw pickle must still report it.
+  corpus::PickleBytes hidden;
+  hidden.global("builtins", "print").str("hi").tuple1().reduce();
+  corpus::PickleBytes p;
+  p.proto(5).op(0x95).le(2, 8).op('B').le(hidden.bytes.size(), 4);
+  p.raw(std::string_view(reinterpret_cast<const char*>(hidden.bytes.data()), hidden.bytes.size())).stop();
+  RawRead r = read_bytes(p.bytes);
+  ASSERT_TRUE(r.fatal);
+  EXPECT_EQ(r.fatal->code, "MG-IO-UNKNOWN-FORMAT");
+  const Finding* f = r.find("MG-PICKLE-FRAME-STRADDLE");
+  ASSERT_NE(f, nullptr) << describe(r.findings);
+  EXPECT_EQ(f->impact, Impact::unsafe);
+  EXPECT_EQ(f->offset, 11u);  // the BINBYTES opcode: PROTO (2) + FRAME (9)
+}
+
 TEST(RawPickle, MagicNumberFramedOtherwiseIsStillLegacy) {
   MGCHECK_REQUIRE_PYTHON_OR_SKIP(test::python_torch_available(), "python3 torch not available");
   test::TempDir dir("legacyframe");
