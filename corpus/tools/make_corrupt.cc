@@ -671,8 +671,7 @@ void hostile_pickles(Generator& g) {
     p.proto().tensor_v2("FloatStorage", "0", 16, 0, {16}, {1}).binput(0).pop();
     for (uint8_t i = 0; i < 60; ++i) p.mark().binget(i).binget(i).op('l').binput(static_cast<uint8_t>(i + 1)).pop();
     p.empty_dict().str("laughs").binget(60).setitem().stop();
-    t("pickle-memo-laughs", p.bytes, "fail", "MG-TENSOR-LIMIT-WALK", "",
-      "walk_tree copies a path string per frame: 2^60 paths exhaust 256 MiB before max_objects visits");
+    t("pickle-memo-laughs", p.bytes, "fail", "MG-TENSOR-LIMIT-WALK");
     PickleBytes m;
     m.proto();
     for (uint32_t i = 0; i < 200; ++i) m.none().long_binput(i).pop();
@@ -819,8 +818,7 @@ void config_breakage(Generator& g, ExportCase& x) {
   c("config-wrong-n-q", "  n_q: 4\n", "  n_q: 2\n", "MG-SHAPE-UNEXPECTED|MG-CONFIG-MISMATCH-CODEBOOKS");
   c("config-hidden-scale", "  hidden_scale: 4\n", "  hidden_scale: 2\n", "MG-SHAPE-MISMATCH");
   g.dir("config-huge-layers", x.with_cfg(replace_once(x.cfg, "  num_layers: 2\n", "  num_layers: 1000000000000\n")),
-        {}, "fail", "MG-CONFIG-INVALID-VALUE|MG-SHAPE-MISSING", "",
-        "expected_lm_tensors builds 10^13 names for num_layers 10^12: bad_alloc (exit 4) instead of a finding");
+        {}, "fail", "MG-CONFIG-INVALID-VALUE");
   c("config-negative-dim", "  dim: 32\n", "  dim: -32\n", "MG-CONFIG-INVALID-VALUE");
   c("config-yaml-syntax", "transformer_lm:\n", "transformer_lm: [\n", "MG-CONFIG-YAML");
   g.dir("config-empty", x.with_cfg(""), {}, "fail", "MG-CONFIG-NOT-LM|MG-CONFIG-MISSING-KEY");

@@ -295,8 +295,10 @@ class CheckpointReader {
     }
   }
 
-  // Walks the value tree iteratively (explicit stack, sharing allowed, node count bounded) and lists
-  // every tensor reachable from the root with its path of dict keys and list indices.
+  // Walks the value tree iteratively (explicit stack, sharing allowed) and lists every tensor reachable
+  // from the root with its path of dict keys and list indices. Shared containers expand (a memo'd list
+  // placed in itself twice per level doubles the paths), so both the node count (max_objects) and the
+  // bytes of paths and frames created (max_pickle_memory_bytes, counted cumulatively) are bounded.
   void walk_tree() {
     const ValueArena& a = ck_.pickle.arena;
     if (ck_.pickle.root == kNoValue || ck_.pickle.root >= a.size()) return;
@@ -308,17 +310,34 @@ class CheckpointReader {
     std::vector<Frame> stack;
     stack.push_back({ck_.pickle.root, "", ""});
     uint64_t visited = 0;
+    uint64_t bytes = 0;
     const uint64_t budget = std::max<uint64_t>(limits_.max_objects, 1);
+    // The walk shares the pickle run's working-memory budget: what the run charged is already spent.
+    const uint64_t spent = ck_.pickle.memory_bytes;
+    const uint64_t byte_budget = limits_.max_pickle_memory_bytes > spent ? limits_.max_pickle_memory_bytes - spent : 0;
+    // The arena, the tensors and storages of the run stay alive beside the walk's own memory.
     auto join = [](const std::string& p, const std::string& k) { return p.empty() ? k : p + "/" + k; };
+    auto over = [&](const std::string& what) {
+      report(at(make_error("MG-TENSOR-LIMIT-WALK", "walking the value tree " + what + " (shared containers expand)",
+                           "raise --limit max_objects / max_pickle_memory_bytes only if the file is trusted"),
+                pickle_base_, pickle_record_));
+    };
+    // Charged as allocated: each string's heap block with its allocator overhead.
+    auto heap = [](const std::string& x) -> uint64_t { return x.size() < 16 ? 0 : x.size() + 32; };
+    auto push = [&](ValueId id, std::string path, std::string key) {
+      bytes += sizeof(Frame) + heap(path) + heap(key);
+      stack.push_back({id, std::move(path), std::move(key)});
+    };
     while (!stack.empty()) {
+      if (bytes > byte_budget) {
+        over("creates more than " + std::to_string(byte_budget) + " bytes of paths (max_pickle_memory_bytes less the " +
+             std::to_string(spent) + " the pickle run used)");
+        return;
+      }
       Frame f = std::move(stack.back());
       stack.pop_back();
       if (++visited > budget) {
-        report(at(make_error("MG-TENSOR-LIMIT-WALK",
-                             "walking the value tree visits more than " + std::to_string(budget) +
-                                 " nodes (shared containers expand)",
-                             "raise --limit max_objects only if the file is trusted"),
-                  pickle_base_, pickle_record_));
+        over("visits more than " + std::to_string(budget) + " nodes");
         return;
       }
       if (f.id >= a.size()) continue;
@@ -327,13 +346,20 @@ class CheckpointReader {
         case ValueKind::tensor:
           if (v.i >= 0 && static_cast<uint64_t>(v.i) < ck_.pickle.tensors.size()) {
             auto idx = static_cast<uint32_t>(v.i);
+            if (ck_.named.size() >= limits_.max_tensors) {  // every name is listed by inspect and the schema
+              over("names more than max_tensors (" + std::to_string(limits_.max_tensors) + ") tensor paths");
+              return;
+            }
+            // The list of names may double its capacity: count each entry twice.
+            bytes += 2 * sizeof(ck_.named[0]) + heap(f.path) + heap(f.key);
+            if (!first_path_.count(idx)) bytes += 64 + heap(f.path);
             if (!first_path_.count(idx)) first_path_.emplace(idx, f.path);
             ck_.named.push_back({f.path, f.key, idx});
           }
           break;
         case ValueKind::dict:
           // Push in reverse so pairs are visited in insertion order.
-          for (size_t k = v.items.size() / 2; k-- > 0;) {
+          for (size_t k = v.items.size() / 2; k-- > 0 && bytes <= byte_budget;) {
             ValueId key = v.items[2 * k];
             if (key >= a.size()) continue;
             const Value& kv = a[key];
@@ -341,13 +367,14 @@ class CheckpointReader {
             if (kv.kind == ValueKind::string) ks = kv.s;
             else if (kv.kind == ValueKind::integer) ks = std::to_string(kv.i);
             else continue;  // tuple keys never hold state-dict tensors
-            stack.push_back({v.items[2 * k + 1], join(f.path, ks), ks});
+            std::string path = join(f.path, ks);
+            push(v.items[2 * k + 1], std::move(path), std::move(ks));
           }
           break;
         case ValueKind::list:
         case ValueKind::tuple:
-          for (size_t k = v.items.size(); k-- > 0;)
-            stack.push_back({v.items[k], join(f.path, std::to_string(k)), std::to_string(k)});
+          for (size_t k = v.items.size(); k-- > 0 && bytes <= byte_budget;)
+            push(v.items[k], join(f.path, std::to_string(k)), std::to_string(k));
           break;
         default:
           break;

@@ -15,10 +15,25 @@ namespace {
 
 using Shape = std::vector<int64_t>;
 
+// Collects expected tensors up to a cap: a config with a corrupt num_layers or n_q (10^12) must not
+// make the inventory itself a memory bomb. Every loop over a config count also stops once full().
 class Builder {
  public:
-  void add(std::string name, Shape shape) { out.push_back({std::move(name), std::move(shape)}); }
+  explicit Builder(uint64_t cap = UINT64_MAX) : cap_(cap) {}
+  void add(std::string name, Shape shape) {
+    if (full()) {
+      overflow_ = true;
+      return;
+    }
+    out.push_back({std::move(name), std::move(shape)});
+  }
+  bool full() const noexcept { return out.size() >= cap_; }
+  bool complete() const noexcept { return !overflow_; }
   std::vector<ExpectedTensor> out;
+
+ private:
+  uint64_t cap_;
+  bool overflow_ = false;
 };
 
 void layer_norm(Builder& b, const std::string& p, int64_t d) {
@@ -28,7 +43,7 @@ void layer_norm(Builder& b, const std::string& p, int64_t d) {
 
 // mirrors audiocraft/quantization/core_vq.py EuclideanCodebook buffers (inside vq.ResidualVectorQuantizer)
 void rvq(Builder& b, const std::string& p, int64_t n_q, int64_t bins, int64_t dim) {
-  for (int64_t i = 0; i < n_q; ++i) {
+  for (int64_t i = 0; i < n_q && !b.full(); ++i) {
     std::string c = p + ".vq.layers." + std::to_string(i) + "._codebook.";
     b.add(c + "inited", {1});
     b.add(c + "cluster_size", {bins});
@@ -93,7 +108,7 @@ void transformer(Builder& b, const std::string& p, const TransformerSpec& t) {
     b.add(p + ".rope.frequencies", {half});
     if (t.xpos) b.add(p + ".rope.xpos.decay_rates", {half});
   }
-  for (int64_t i = 0; i < t.layers; ++i) {
+  for (int64_t i = 0; i < t.layers && !b.full(); ++i) {
     const std::string l = p + ".layers." + std::to_string(i);
     attention(b, l + ".self_attn",
               AttnSpec{d, t.heads, t.custom, t.bias_attn, t.kv_repeat, t.qk_norm, t.rope, t.xpos});
@@ -130,7 +145,7 @@ void conditioner(Builder& b, const ConditionerConfig& c, int64_t model_dim) {
       b.add(p + ".embed.weight", {d, 768});
       b.add(p + ".embed.bias", {d});
     } else {
-      for (int64_t k = 0; k < c.style_encodec_n_q; ++k)
+      for (int64_t k = 0; k < c.style_encodec_n_q && !b.full(); ++k)
         b.add(p + ".embed." + std::to_string(k) + ".weight", {c.style_encodec_card > 0 ? c.style_encodec_card : -1, d});
     }
     int64_t layers = c.style_transformer_scale == "xsmall" ? 4 : c.style_transformer_scale == "large" ? 24 : 8;
@@ -189,7 +204,7 @@ void resblock(Builder& b, const std::string& p, const SeanetConfig& s, int64_t d
 }
 
 void lstm(Builder& b, const std::string& p, int64_t c, int64_t layers) {
-  for (int64_t n = 0; n < layers; ++n) {
+  for (int64_t n = 0; n < layers && !b.full(); ++n) {
     const std::string s = std::to_string(n);
     b.add(p + ".lstm.weight_ih_l" + s, {4 * c, c});
     b.add(p + ".lstm.weight_hh_l" + s, {4 * c, c});
@@ -208,7 +223,7 @@ void encoder(Builder& b, const SeanetConfig& s) {
   for (int64_t i = 0; i < stages; ++i) {
     const int64_t ratio = s.ratios[static_cast<size_t>(stages - 1 - i)];  // encoder uses reversed ratios
     const std::string norm = n >= i + 2 ? "none" : s.norm;
-    for (int64_t j = 0; j < s.n_residual_layers; ++j) resblock(b, at(idx++), s, mult * s.n_filters, norm);
+    for (int64_t j = 0; j < s.n_residual_layers && !b.full(); ++j) resblock(b, at(idx++), s, mult * s.n_filters, norm);
     ++idx;  // activation
     conv(b, at(idx++), mult * s.n_filters, mult * s.n_filters * 2, ratio * 2, norm, false);
     mult *= 2;
@@ -232,7 +247,7 @@ void decoder(Builder& b, const SeanetConfig& s) {
     const std::string norm = n >= n_blocks - (i + 1) ? "none" : s.norm;
     ++idx;  // activation
     conv(b, at(idx++), mult * s.n_filters, mult * s.n_filters / 2, ratio * 2, norm, true);
-    for (int64_t j = 0; j < s.n_residual_layers; ++j) resblock(b, at(idx++), s, mult * s.n_filters / 2, norm);
+    for (int64_t j = 0; j < s.n_residual_layers && !b.full(); ++j) resblock(b, at(idx++), s, mult * s.n_filters / 2, norm);
     mult /= 2;
   }
   ++idx;  // activation
@@ -382,10 +397,15 @@ std::string collapse_ranges(std::vector<int64_t> v) {
 }
 
 std::vector<ExpectedTensor> expected_lm_tensors(const LmConfig& lm) {
-  Builder b;
+  bool complete = true;
+  return expected_lm_tensors(lm, UINT64_MAX, complete);
+}
+
+std::vector<ExpectedTensor> expected_lm_tensors(const LmConfig& lm, uint64_t max_tensors, bool& complete) {
+  Builder b(max_tensors);
   const int64_t d = lm.dim;
   for (const auto& c : lm.conditioners) conditioner(b, c, d);
-  for (int64_t k = 0; k < lm.n_q; ++k) b.add("emb." + std::to_string(k) + ".weight", {lm.card + 1, d});
+  for (int64_t k = 0; k < lm.n_q && !b.full(); ++k) b.add("emb." + std::to_string(k) + ".weight", {lm.card + 1, d});
   TransformerSpec t;
   t.d = d;
   t.heads = lm.num_heads;
@@ -403,10 +423,11 @@ std::vector<ExpectedTensor> expected_lm_tensors(const LmConfig& lm) {
   t.layer_scale = lm.layer_scale.has_value();
   transformer(b, "transformer", t);
   if (lm.norm_first) layer_norm(b, "out_norm", d);
-  for (int64_t k = 0; k < lm.n_q; ++k) {
+  for (int64_t k = 0; k < lm.n_q && !b.full(); ++k) {
     b.add("linears." + std::to_string(k) + ".weight", {lm.card, d});
     if (lm.bias_proj) b.add("linears." + std::to_string(k) + ".bias", {lm.card});
   }
+  complete = b.complete();
   return b.out;
 }
 
@@ -424,10 +445,17 @@ InventoryRules lm_inventory_rules(const LmConfig& lm) {
 }
 
 std::vector<ExpectedTensor> expected_compression_tensors(const CompressionConfig& c) {
-  Builder b;
+  bool complete = true;
+  return expected_compression_tensors(c, UINT64_MAX, complete);
+}
+
+std::vector<ExpectedTensor> expected_compression_tensors(const CompressionConfig& c, uint64_t max_tensors,
+                                                         bool& complete) {
+  Builder b(max_tensors);
   encoder(b, c.seanet);
   decoder(b, c.seanet_decoder);
   if (c.quantizer == "rvq") rvq(b, "quantizer", c.rvq_n_q, c.rvq_bins, c.seanet.dimension);
+  complete = b.complete();
   return b.out;
 }
 

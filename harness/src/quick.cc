@@ -106,6 +106,20 @@ json compression_summary(const format::CompressionConfig& c, uint64_t params) {
 }
 
 // Schema, xp.cfg, typed config, inventory and weights of one readable file.
+// A config that describes more tensors than a file may hold (max_tensors) is corrupt (num_layers 10^12):
+// one finding, and no inventory diff against the cut list.
+void too_many_expected(const std::string& path, std::vector<format::ExpectedTensor>& expected, Report& report) {
+  format::Finding e = format::make_error(
+      "MG-CONFIG-INVALID-VALUE",
+      "xp.cfg describes more than max_tensors (" + std::to_string(report.limits.max_tensors) +
+          ") tensors: a layer or codebook count is corrupt",
+      "check num_layers, n_q and n_residual_layers in xp.cfg; no checkpoint holds this many tensors");
+  e.file = path;
+  e.name = "xp.cfg";
+  report.findings.push(std::move(e));
+  expected.clear();
+}
+
 void check_file(LoadedFile& f, FileRole role, QuickResult& q, Report& report, const QuickOptions& opts) {
   format::Checkpoint& ck = *f.checkpoint;
   f.info = role == FileRole::lm ? format::classify_and_check_lm(ck, report.findings)
@@ -126,7 +140,9 @@ void check_file(LoadedFile& f, FileRole role, QuickResult& q, Report& report, co
       auto c = format::lm_config_from_xpcfg(*f.cfg, report.findings);
       if (c) {
         q.lm_config = std::move(c).value();
-        expected = format::expected_lm_tensors(*q.lm_config);
+        bool complete = true;
+        expected = format::expected_lm_tensors(*q.lm_config, report.limits.max_tensors, complete);
+        if (!complete) too_many_expected(f.path, expected, report);
         rules = format::lm_inventory_rules(*q.lm_config);
         report.model["lm"] = lm_summary(*q.lm_config, format::count_elements(expected));
       } else {
@@ -136,7 +152,9 @@ void check_file(LoadedFile& f, FileRole role, QuickResult& q, Report& report, co
       auto c = format::compression_config_from_xpcfg(*f.cfg, report.findings);
       if (c) {
         q.compression_config = std::move(c).value();
-        expected = format::expected_compression_tensors(*q.compression_config);
+        bool complete = true;
+        expected = format::expected_compression_tensors(*q.compression_config, report.limits.max_tensors, complete);
+        if (!complete) too_many_expected(f.path, expected, report);
         report.model["compression"] = compression_summary(*q.compression_config, format::count_elements(expected));
       } else {
         report.findings.push(c.error());

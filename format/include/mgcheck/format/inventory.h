@@ -37,6 +37,11 @@ struct InventoryRules {
 std::vector<ExpectedTensor> expected_lm_tensors(const LmConfig& lm);
 InventoryRules lm_inventory_rules(const LmConfig& lm);
 std::vector<ExpectedTensor> expected_compression_tensors(const CompressionConfig& c);
+// The same, built up to `max_tensors` entries: `complete` is false when the config describes more (a
+// corrupt num_layers, n_q or n_residual_layers), and the list is then cut there.
+std::vector<ExpectedTensor> expected_lm_tensors(const LmConfig& lm, uint64_t max_tensors, bool& complete);
+std::vector<ExpectedTensor> expected_compression_tensors(const CompressionConfig& c, uint64_t max_tensors,
+                                                         bool& complete);
 
 // Total elements (dimensions of -1 count as 0 for that tensor).
 uint64_t count_elements(const std::vector<ExpectedTensor>& tensors);

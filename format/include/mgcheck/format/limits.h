@@ -31,7 +31,7 @@ struct Limits {
   // the process's peak anonymous memory under 256 MiB for any input.
   uint64_t max_pickle_memory_bytes = 128ull << 20;
   // Tensors
-  uint64_t max_tensors = 1000000;
+  uint64_t max_tensors = 20000;
   uint64_t max_rank = 16;
   uint64_t max_tensor_elements = 1ull << 40;     // one tensor
   uint64_t max_total_storage_bytes = 64ull << 30; // also never more than the file holds
