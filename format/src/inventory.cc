@@ -21,13 +21,15 @@ class Builder {
  public:
   explicit Builder(uint64_t cap = UINT64_MAX) : cap_(cap) {}
   void add(std::string name, Shape shape) {
-    if (full()) {
-      overflow_ = true;
-      return;
-    }
+    if (full()) return;
     out.push_back({std::move(name), std::move(shape)});
   }
-  bool full() const noexcept { return out.size() >= cap_; }
+  // Asked only where one more entry follows (in add, and as a loop guard with iterations left, each of
+  // which adds at least one entry): at the cap that entry is cut, so the list is incomplete.
+  bool full() noexcept {
+    if (out.size() >= cap_) overflow_ = true;
+    return out.size() >= cap_;
+  }
   bool complete() const noexcept { return !overflow_; }
   std::vector<ExpectedTensor> out;
 
