@@ -513,3 +513,111 @@ TEST(InventoryFixtures, ThroughReadCheckpoint) {
     }
   }
 }
+
+// The capped inventory: a config whose count fields are corrupt (num_layers 10^12) must not make the
+// expected list itself a memory bomb. At a cap equal to the full count the list is complete and equal
+// to the uncapped one; one under it, or far under a huge count, the list stops at the cap, incomplete.
+namespace {
+
+void expect_cap_boundary_lm(const mf::LmConfig& lm) {
+  const auto full = mf::expected_lm_tensors(lm);
+  ASSERT_GT(full.size(), 1u);
+  bool complete = false;
+  auto at = mf::expected_lm_tensors(lm, full.size(), complete);
+  EXPECT_TRUE(complete) << "cap == count " << full.size();
+  EXPECT_EQ(as_map(at), as_map(full));
+  EXPECT_EQ(at.size(), full.size());
+  complete = true;
+  auto past = mf::expected_lm_tensors(lm, full.size() - 1, complete);
+  EXPECT_FALSE(complete) << "cap == count - 1 = " << full.size() - 1;
+  EXPECT_EQ(past.size(), full.size() - 1);
+}
+
+void expect_cap_boundary_compression(const mf::CompressionConfig& c) {
+  const auto full = mf::expected_compression_tensors(c);
+  ASSERT_GT(full.size(), 1u);
+  bool complete = false;
+  auto at = mf::expected_compression_tensors(c, full.size(), complete);
+  EXPECT_TRUE(complete) << "cap == count " << full.size();
+  EXPECT_EQ(as_map(at), as_map(full));
+  EXPECT_EQ(at.size(), full.size());
+  complete = true;
+  auto past = mf::expected_compression_tensors(c, full.size() - 1, complete);
+  EXPECT_FALSE(complete) << "cap == count - 1 = " << full.size() - 1;
+  EXPECT_EQ(past.size(), full.size() - 1);
+}
+
+}  // namespace
+
+TEST(InventoryCap, LmAtAndOneUnderTheCount) {
+  mf::LmConfig lm = musicgen_small();  // 300 tensors, last one linears.3.weight (no bias)
+  ASSERT_EQ(mf::expected_lm_tensors(lm).size(), 300u);
+  expect_cap_boundary_lm(lm);
+  lm.bias_proj = true;  // the last loop adds two tensors per codebook
+  expect_cap_boundary_lm(lm);
+  lm.bias_proj = false;
+  lm.norm_first = false;  // no out_norm between the layers and the output heads
+  expect_cap_boundary_lm(lm);
+}
+
+TEST(InventoryCap, LmCutsAtEveryCapUnderTheCount) {
+  // Every cap under the count, not only count - 1: the list is the uncapped list's prefix, incomplete.
+  mf::LmConfig lm = musicgen_small();
+  lm.num_layers = 2;
+  lm.norm_first = false;
+  const auto full = mf::expected_lm_tensors(lm);
+  for (uint64_t cap = 0; cap < full.size(); ++cap) {
+    bool complete = true;
+    auto got = mf::expected_lm_tensors(lm, cap, complete);
+    EXPECT_FALSE(complete) << "cap " << cap << " of " << full.size();
+    ASSERT_EQ(got.size(), cap);
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].name, full[i].name) << "cap " << cap;
+  }
+}
+
+TEST(InventoryCap, HugeNumLayersOrNqStopsAtTheCap) {
+  const uint64_t cap = mf::Limits{}.max_tensors;
+  for (int which = 0; which < 2; ++which) {
+    SCOPED_TRACE(which == 0 ? "num_layers 10^12" : "n_q 10^12");
+    mf::LmConfig lm = musicgen_small();
+    (which == 0 ? lm.num_layers : lm.n_q) = 1000000000000;
+    bool complete = true;
+    auto got = mf::expected_lm_tensors(lm, cap, complete);  // 10^13 names uncapped: bad_alloc or hours
+    EXPECT_FALSE(complete);
+    EXPECT_EQ(got.size(), cap);
+  }
+}
+
+TEST(InventoryCap, CompressionAtAndOneUnderTheCount) {
+  mf::CompressionConfig c = encodec_32k();
+  expect_cap_boundary_compression(c);
+  c.quantizer = "no_quant";  // the list ends in the decoder
+  expect_cap_boundary_compression(c);
+}
+
+TEST(InventoryCap, CompressionCutsAtEveryCapUnderTheCount) {
+  mf::CompressionConfig c = encodec_32k();
+  c.seanet.ratios = c.seanet_decoder.ratios = {2};
+  const auto full = mf::expected_compression_tensors(c);
+  for (uint64_t cap = 0; cap < full.size(); ++cap) {
+    bool complete = true;
+    auto got = mf::expected_compression_tensors(c, cap, complete);
+    EXPECT_FALSE(complete) << "cap " << cap << " of " << full.size();
+    ASSERT_EQ(got.size(), cap);
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].name, full[i].name) << "cap " << cap;
+  }
+}
+
+TEST(InventoryCap, HugeResidualLayersOrRvqNqStopsAtTheCap) {
+  const uint64_t cap = mf::Limits{}.max_tensors;
+  for (int which = 0; which < 3; ++which) {
+    SCOPED_TRACE(which == 0 ? "encoder n_residual_layers" : which == 1 ? "decoder n_residual_layers" : "rvq n_q");
+    mf::CompressionConfig c = encodec_32k();
+    (which == 0 ? c.seanet.n_residual_layers : which == 1 ? c.seanet_decoder.n_residual_layers : c.rvq_n_q) =
+        1000000000000;
+    bool complete = true;
+    auto got = mf::expected_compression_tensors(c, cap, complete);
+    EXPECT_FALSE(complete);
+    EXPECT_EQ(got.size(), cap);
+  }
+}
