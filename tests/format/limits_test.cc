@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <new>
 #include <random>
 #include <set>
@@ -310,6 +311,90 @@ TEST(Limits, MaxTensors) {
   Bytes file = write(three_tensors());
   expect_boundary(read_with(file, &Limits::max_tensors, 3), read_with(file, &Limits::max_tensors, 2),
                   "MG-TENSOR-LIMIT-COUNT");
+}
+
+// One tensor named through a DAG of shared lists: level 0 is the tensor, level i+1 = [level i, level i]
+// (memo'd), and the root {'laughs': level `depth`, 'extra': the tensor if `extra`}. The tree walk names
+// 2^depth paths under 'laughs' (+1 for 'extra'); the pickle itself holds one tensor and depth + 2 containers.
+Bytes laughs_file(int depth, bool extra) {
+  PickleBytes p;
+  p.proto().tensor_v2("FloatStorage", "0", 16, 0, {16}, {1}).binput(0).pop();
+  for (int i = 0; i < depth; ++i)
+    p.mark().binget(static_cast<uint8_t>(i)).binget(static_cast<uint8_t>(i)).op('l').binput(static_cast<uint8_t>(i + 1)).pop();
+  p.empty_dict().str("laughs").binget(static_cast<uint8_t>(depth)).setitem();
+  if (extra) p.str("extra").binget(0).setitem();
+  p.stop();
+  WriteOptions wo;
+  wo.omit_records = {"data.pkl"};
+  wo.extra_records.emplace_back("data.pkl", p.bytes);
+  wo.extra_records.emplace_back("data/0", f32(16));
+  auto r = write_torch_save(WValue(WDict{}), wo);
+  EXPECT_TRUE(r.ok());
+  return r.ok() ? r.value() : Bytes{};
+}
+
+// max_tensors also bounds the paths the tree walk names (every path is listed by inspect and the schema),
+// not only the tensors the pickle builds: 64 paths to one tensor pass at 64, not at 63, and 65 paths
+// fail at 64.
+TEST(Limits, MaxTensorsBoundsTheWalksPaths) {
+  Bytes file = laughs_file(6, false);  // 2^6 = 64 paths
+  {
+    Limits l;
+    l.max_tensors = 64;
+    MemorySource src(file.data(), file.size(), "laughs.pt");
+    Findings f;
+    auto ck = read_checkpoint(src, l, ReadOptions{}, f);
+    ASSERT_TRUE(ck.ok()) << ck.error().code;
+    EXPECT_EQ(ck.value().named.size(), 64u);
+    EXPECT_EQ(ck.value().tensors.size(), 1u);
+    std::set<std::string> paths;
+    for (const auto& n : ck.value().named) paths.insert(n.path);
+    EXPECT_EQ(paths.size(), 64u);
+    EXPECT_TRUE(paths.count("laughs/0/0/0/0/0/0"));
+    EXPECT_TRUE(paths.count("laughs/1/1/1/1/1/1"));
+  }
+  expect_boundary(read_with(file, &Limits::max_tensors, 64), read_with(file, &Limits::max_tensors, 63),
+                  "MG-TENSOR-LIMIT-WALK");
+  Bytes more = laughs_file(6, true);  // 64 + 1 paths
+  expect_boundary(read_with(more, &Limits::max_tensors, 65), read_with(more, &Limits::max_tensors, 64),
+                  "MG-TENSOR-LIMIT-WALK");
+  // One tensor in the pickle: the count limit itself is not what fires.
+  EXPECT_FALSE(read_with(more, &Limits::max_tensors, 64).has_code("MG-TENSOR-LIMIT-COUNT"));
+}
+
+// The walk's paths and frames share max_pickle_memory_bytes with the pickle run: budgets under what
+// the run needs get MG-PICKLE-LIMIT-MEMORY, budgets from there up to the run plus the walk get
+// MG-TENSOR-LIMIT-WALK, and the smallest budget admitting both reads the file cleanly. Both edges are
+// found by bisection (the charges are bookkeeping; the contract is monotone), and the walk's share is
+// checked against what 2^8 paths of 22 characters and 2^9 frames can plausibly take.
+TEST(Limits, MaxPickleMemoryBytesBoundsTheWalk) {
+  Bytes file = laughs_file(8, false);  // 256 paths "laughs/i/i/i/i/i/i/i/i", 512 frames
+  auto smallest = [&](const std::function<bool(const Findings&)>& refused) {
+    uint64_t lo = 1, hi = 64u << 20;
+    EXPECT_FALSE(refused(read_with(file, &Limits::max_pickle_memory_bytes, hi)));
+    while (lo < hi) {
+      uint64_t mid = (lo + hi) / 2;
+      if (refused(read_with(file, &Limits::max_pickle_memory_bytes, mid))) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const uint64_t run = smallest([](const Findings& f) { return f.has_code("MG-PICKLE-LIMIT-MEMORY"); });
+  const uint64_t both = smallest([](const Findings& f) {
+    return f.has_code("MG-PICKLE-LIMIT-MEMORY") || f.has_code("MG-TENSOR-LIMIT-WALK");
+  });
+  ASSERT_GT(both, run);
+  const uint64_t walk = both - run;
+  RecordProperty("pickle_run_bytes", std::to_string(run));
+  RecordProperty("walk_bytes", std::to_string(walk));
+  EXPECT_GE(walk, 512u * 32) << "512 frames of two strings each";
+  EXPECT_LE(walk, 512u * 400) << "512 frames and 256 names";
+  expect_boundary(read_with(file, &Limits::max_pickle_memory_bytes, both),
+                  read_with(file, &Limits::max_pickle_memory_bytes, both - 1), "MG-TENSOR-LIMIT-WALK");
+  // Just past the run's own need, the walk (not the run) is what is refused.
+  Findings past = read_with(file, &Limits::max_pickle_memory_bytes, run);
+  EXPECT_TRUE(past.has_code("MG-TENSOR-LIMIT-WALK"));
+  EXPECT_FALSE(past.has_code("MG-PICKLE-LIMIT-MEMORY"));
 }
 
 TEST(Limits, MaxRank) {
