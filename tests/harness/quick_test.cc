@@ -114,8 +114,8 @@ std::vector<uint8_t> lm_file_with_xp_cfg(const std::string& cfg) {
   return bytes ? bytes.value() : std::vector<uint8_t>{};
 }
 
-TEST(QuickRoutes, AnXpCfgThatDoesNotParseIsReportedFromMemory) {
-  auto lm = lm_file_with_xp_cfg("- a list\n- is not a mapping\n");
+// Runs quick's shared pipeline on `lm` from memory as the lone file "state_dict.bin".
+harness::QuickResult quick_lone_lm_file(const std::vector<uint8_t>& lm, harness::Report& r) {
   harness::MemoryFiles files;
   files.add("state_dict.bin", lm);
   format::Target t;
@@ -124,8 +124,13 @@ TEST(QuickRoutes, AnXpCfgThatDoesNotParseIsReportedFromMemory) {
   t.lm_exists = true;
   harness::QuickOptions opts;
   opts.hash = false;
+  return harness::run_quick_checks(t, files, opts, r);
+}
+
+TEST(QuickRoutes, AnXpCfgThatDoesNotParseIsReportedFromMemory) {
+  auto lm = lm_file_with_xp_cfg("- a list\n- is not a mapping\n");
   harness::Report r;
-  harness::QuickResult q = harness::run_quick_checks(t, files, opts, r);
+  harness::QuickResult q = quick_lone_lm_file(lm, r);
   EXPECT_TRUE(q.single_file);
   bool found = false;
   for (const auto& f : r.findings.items()) found = found || (f.code == "MG-CONFIG-YAML" && f.file == "state_dict.bin");
@@ -137,16 +142,8 @@ TEST(QuickRoutes, AnXpCfgThatDoesNotParseIsReportedFromMemory) {
 // The typed-config derivation returns a fatal finding without pushing it; quick pushes it once.
 TEST(QuickRoutes, AFatalConfigFindingIsReportedOnce) {
   auto lm = lm_file_with_xp_cfg("lm_model: transformer_xl\ntransformer_lm:\n  dim: 4\n");
-  harness::MemoryFiles files;
-  files.add("state_dict.bin", lm);
-  format::Target t;
-  t.kind = format::TargetKind::file;
-  t.arg = t.lm_path = t.compression_path = "state_dict.bin";
-  t.lm_exists = true;
-  harness::QuickOptions opts;
-  opts.hash = false;
   harness::Report r;
-  harness::QuickResult q = harness::run_quick_checks(t, files, opts, r);
+  harness::QuickResult q = quick_lone_lm_file(lm, r);
   size_t n = 0;
   for (const auto& f : r.findings.items()) n += f.code == "MG-CONFIG-UNKNOWN-LM-MODEL";
   EXPECT_EQ(n, 1u);
